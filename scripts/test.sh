@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need where it is missing, then runs
+# formatting, lints and every test. `.ci/run` runs exactly this.
+#
+# Needs: the Rust toolchain. Installs (Debian/Ubuntu, via apt): poppler-utils (pdftotext,
+# to read receipt PDFs). With CI=true a tool that cannot be installed is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! command -v apt-get >/dev/null; then
+        echo "apt-get not found: install $* by hand" >&2
+        return 1
+    fi
+    $sudo apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+need() { # need COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
+    log "installing $2 (for $1)"
+    if ! apt_install "$2" || ! command -v "$1" >/dev/null; then
+        if [ "${CI:-}" = "true" ]; then
+            echo "error: $1 is required in CI and could not be installed" >&2
+            exit 1
+        fi
+        echo "warning: $1 is missing; tests that need it will say so" >&2
+    fi
+}
+
+need pdftotext poppler-utils
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+log "cargo test"
+cargo test --all-targets
+cargo test --doc
+
+log "all tests passed"

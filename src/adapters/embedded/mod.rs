@@ -1,0 +1,22 @@
+//! The embedded adapter family: everything local and durable under `embedded.data_dir`.
+//!
+//! | port          | adapter                | file                     |
+//! |---------------|------------------------|--------------------------|
+//! | OrderQueue    | [`EmbeddedQueue`]      | `queue.sqlite3`          |
+//! | OrderStore    | [`EmbeddedStore`]      | `store.sqlite3`          |
+//! | ReceiptStore  | [`FileReceiptStore`]   | `receipts/{orderId}.pdf` |
+//! | Notifier      | [`EmbeddedNotifier`]   | `notifier.sqlite3`       |
+//! | PaymentGateway| [`SimulatedGateway`]   | `payments.sqlite3`       |
+
+mod notifier;
+mod payment;
+mod queue;
+mod receipts;
+pub mod sqlite;
+mod store;
+
+pub use notifier::EmbeddedNotifier;
+pub use payment::{SimulatedGateway, DECLINED_CARD};
+pub use queue::EmbeddedQueue;
+pub use receipts::FileReceiptStore;
+pub use store::EmbeddedStore;

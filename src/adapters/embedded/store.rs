@@ -1,0 +1,445 @@
+//! Embedded order store on SQLite: orders (JSON documents with indexed status), products
+//! with stock, stock reservations and idempotency records.
+
+use super::sqlite::{now_ms, Db};
+use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
+use crate::ports::{
+    IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore, PortError, PortResult, Reservation,
+    StoredResponse,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS products (
+    product_id   TEXT PRIMARY KEY,
+    position     INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    price_amount INTEGER NOT NULL CHECK (price_amount >= 0),
+    currency     TEXT NOT NULL,
+    stock        INTEGER NOT NULL CHECK (stock >= 0)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id   TEXT PRIMARY KEY,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, order_id);
+CREATE TABLE IF NOT EXISTS reservations (
+    order_id TEXT PRIMARY KEY,
+    lines    TEXT NOT NULL,
+    state    TEXT NOT NULL CHECK (state IN ('held', 'released')),
+    at       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key          TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL,
+    order_id     TEXT,
+    response     TEXT,
+    completed    INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+";
+
+pub struct EmbeddedStore {
+    db: Db,
+}
+
+impl EmbeddedStore {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Ok(EmbeddedStore {
+            db: Db::open(path, "store", SCHEMA)?,
+        })
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
+    serde_json::to_string(v).map_err(|e| PortError::Unexpected(e.into()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> PortResult<T> {
+    serde_json::from_str(s)
+        .map_err(|e| PortError::Unexpected(anyhow::anyhow!("corrupt record: {e}")))
+}
+
+fn product_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, i64, String, i64)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn build_product(row: (String, String, String, i64, String, i64)) -> PortResult<Product> {
+    let (id, name, description, amount, currency, stock) = row;
+    let bad = |m: String| PortError::Unexpected(anyhow::anyhow!("corrupt product {id}: {m}"));
+    Ok(Product {
+        product_id: ProductId::parse(&id).map_err(|e| bad(e.0))?,
+        name,
+        description,
+        unit_price: Money::new(amount, Currency::parse(&currency).map_err(bad)?),
+        stock: u32::try_from(stock).map_err(|e| bad(e.to_string()))?,
+    })
+}
+
+fn encode_cursor(order_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(order_id)
+}
+
+fn decode_cursor(cursor: &str) -> PortResult<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| PortError::Precondition("malformed cursor".into()))?;
+    let s =
+        String::from_utf8(bytes).map_err(|_| PortError::Precondition("malformed cursor".into()))?;
+    OrderId::parse(&s).map_err(|_| PortError::Precondition("malformed cursor".into()))?;
+    Ok(s)
+}
+
+fn load_lines(tx: &Transaction<'_>, order_id: &str) -> rusqlite::Result<Option<(String, String)>> {
+    tx.query_row(
+        "SELECT lines, state FROM reservations WHERE order_id = ?1",
+        params![order_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+#[async_trait]
+impl OrderStore for EmbeddedStore {
+    async fn ping(&self) -> PortResult<()> {
+        self.db
+            .call(|c| {
+                c.query_row("SELECT 1", [], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
+        let products = products.to_vec();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut inserted = 0;
+                for (i, p) in products.iter().enumerate() {
+                    inserted += tx.execute(
+                        "INSERT OR IGNORE INTO products (product_id, position, name, description, price_amount, currency, stock)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            p.product_id.as_str(),
+                            i as i64,
+                            p.name,
+                            p.description,
+                            p.unit_price.amount,
+                            p.unit_price.currency.as_str(),
+                            i64::from(p.stock)
+                        ],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(inserted)
+            })
+            .await
+    }
+
+    async fn list_products(&self) -> PortResult<Vec<Product>> {
+        self.db
+            .call(|c| {
+                let mut s = c.prepare_cached(
+                    "SELECT product_id, name, description, price_amount, currency, stock FROM products ORDER BY position, product_id",
+                )?;
+                let rows: Vec<_> = s.query_map([], product_from_row)?.collect::<Result<_, _>>()?;
+                rows.into_iter().map(build_product).collect()
+            })
+            .await
+    }
+
+    async fn insert_order(
+        &self,
+        order: &Order,
+        idempotency: Option<(&str, &StoredResponse)>,
+    ) -> PortResult<()> {
+        let body = to_json(order)?;
+        let id = order.order_id.to_string();
+        let status = order.status.as_str();
+        let created = order.created_at.timestamp_millis();
+        let idem = match idempotency {
+            Some((k, r)) => Some((k.to_owned(), to_json(r)?)),
+            None => None,
+        };
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let n = tx.execute(
+                    "INSERT OR IGNORE INTO orders (order_id, status, created_at, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, status, created, body],
+                )?;
+                if n == 0 {
+                    return Err(PortError::AlreadyExists(format!("order {id}")));
+                }
+                if let Some((key, response)) = idem {
+                    let n = tx.execute(
+                        "UPDATE idempotency SET order_id = ?2, response = ?3 WHERE key = ?1 AND order_id IS NULL",
+                        params![key, id, response],
+                    )?;
+                    if n == 0 {
+                        // Another holder of the key recorded its order first (or the record
+                        // is gone): dropping the transaction undoes this order's insert.
+                        return Err(PortError::AlreadyExists(format!("an order for idempotency key {key}")));
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_order(&self, order_id: &OrderId) -> PortResult<Option<Order>> {
+        let id = order_id.to_string();
+        let body: Option<String> = self
+            .db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT body FROM orders WHERE order_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn update_order(&self, order: &Order, expected: OrderStatus) -> PortResult<()> {
+        let body = to_json(order)?;
+        let id = order.order_id.to_string();
+        let status = order.status.as_str();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE orders SET status = ?2, body = ?3 WHERE order_id = ?1 AND status = ?4",
+                    params![id, status, body, expected.as_str()],
+                )?;
+                if n == 1 {
+                    return Ok(());
+                }
+                let current: Option<String> = c
+                    .query_row(
+                        "SELECT status FROM orders WHERE order_id = ?1",
+                        params![id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Err(match current {
+                    None => PortError::NotFound(format!("order {id}")),
+                    Some(s) => {
+                        PortError::Precondition(format!("order {id} is {s}, expected {expected}"))
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn list_orders(
+        &self,
+        status: Option<OrderStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<OrderPage> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.clamp(1, 1000);
+        let bodies: Vec<String> = self
+            .db
+            .call(move |c| {
+                let mut s = c.prepare_cached(
+                    "SELECT body FROM orders
+                     WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR order_id < ?2)
+                     ORDER BY order_id DESC LIMIT ?3",
+                )?;
+                let rows = s
+                    .query_map(
+                        params![status.map(|s| s.as_str()), after, (limit + 1) as i64],
+                        |r| r.get(0),
+                    )?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        let mut orders = bodies
+            .iter()
+            .map(|b| from_json::<Order>(b))
+            .collect::<PortResult<Vec<_>>>()?;
+        let next_cursor = if orders.len() > limit {
+            orders.truncate(limit);
+            orders.last().map(|o| encode_cursor(o.order_id.as_str()))
+        } else {
+            None
+        };
+        Ok(OrderPage {
+            orders,
+            next_cursor,
+        })
+    }
+
+    async fn reserve_stock(
+        &self,
+        order_id: &OrderId,
+        lines: &[(ProductId, u32)],
+    ) -> PortResult<Reservation> {
+        let id = order_id.to_string();
+        let lines = lines.to_vec();
+        let lines_json = to_json(&lines)?;
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                if let Some((_, state)) = load_lines(&tx, &id)? {
+                    return Ok(if state == "held" { Reservation::AlreadyReserved } else { Reservation::Released });
+                }
+                for (product, qty) in &lines {
+                    let n = tx.execute(
+                        "UPDATE products SET stock = stock - ?2 WHERE product_id = ?1 AND stock >= ?2",
+                        params![product.as_str(), i64::from(*qty)],
+                    )?;
+                    if n == 0 {
+                        // Dropping the transaction rolls back the lines already taken.
+                        return Ok(Reservation::Insufficient { product_id: product.clone() });
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO reservations (order_id, lines, state, at) VALUES (?1, ?2, 'held', ?3)",
+                    params![id, lines_json, now_ms()],
+                )?;
+                tx.commit()?;
+                Ok(Reservation::Reserved)
+            })
+            .await
+    }
+
+    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
+        let id = order_id.to_string();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let Some((lines, state)) = load_lines(&tx, &id)? else {
+                    return Ok(false);
+                };
+                if state != "held" {
+                    return Ok(false);
+                }
+                let lines: Vec<(ProductId, u32)> = from_json(&lines)?;
+                for (product, qty) in &lines {
+                    tx.execute(
+                        "UPDATE products SET stock = stock + ?2 WHERE product_id = ?1",
+                        params![product.as_str(), i64::from(*qty)],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE reservations SET state = 'released', at = ?2 WHERE order_id = ?1",
+                    params![id, now_ms()],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lease: Duration,
+        ttl: Duration,
+    ) -> PortResult<IdempotencyBegin> {
+        let (key, fp) = (key.to_owned(), fingerprint.to_owned());
+        let (lease, ttl) = (lease.as_millis() as i64, ttl.as_millis() as i64);
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let now = now_ms();
+                tx.execute("DELETE FROM idempotency WHERE key = ?1 AND expires_at <= ?2", params![key, now])?;
+                let existing = tx
+                    .query_row(
+                        "SELECT fingerprint, order_id, response, completed, locked_until FROM idempotency WHERE key = ?1",
+                        params![key],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, Option<String>>(1)?,
+                                r.get::<_, Option<String>>(2)?,
+                                r.get::<_, bool>(3)?,
+                                r.get::<_, i64>(4)?,
+                            ))
+                        },
+                    )
+                    .optional()?;
+                let outcome = match existing {
+                    None => {
+                        tx.execute(
+                            "INSERT INTO idempotency (key, fingerprint, locked_until, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                            params![key, fp, now + lease, now + ttl],
+                        )?;
+                        IdempotencyBegin::Started
+                    }
+                    Some((stored_fp, _, _, _, _)) if stored_fp != fp => IdempotencyBegin::Mismatch,
+                    Some((_, _, Some(resp), true, _)) => IdempotencyBegin::Completed(from_json(&resp)?),
+                    Some((_, _, _, _, locked_until)) if locked_until > now => IdempotencyBegin::InFlight,
+                    Some((stored_fp, order_id, response, completed, _)) => {
+                        tx.execute("UPDATE idempotency SET locked_until = ?2 WHERE key = ?1", params![key, now + lease])?;
+                        IdempotencyBegin::Resumed(IdempotencyRecord {
+                            fingerprint: stored_fp,
+                            order_id: order_id.as_deref().map(OrderId::parse).transpose().map_err(|e| {
+                                PortError::Unexpected(anyhow::anyhow!("corrupt idempotency record: {e}"))
+                            })?,
+                            response: response.as_deref().map(from_json).transpose()?,
+                            completed,
+                        })
+                    }
+                };
+                tx.commit()?;
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()> {
+        let key = key.to_owned();
+        let resp = to_json(response)?;
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE idempotency SET response = ?2, completed = 1, locked_until = 0 WHERE key = ?1",
+                    params![key, resp],
+                )?;
+                if n == 0 {
+                    return Err(PortError::NotFound(format!("idempotency record {key}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn idempotency_release(&self, key: &str) -> PortResult<()> {
+        let key = key.to_owned();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE idempotency SET locked_until = 0 WHERE key = ?1 AND completed = 0",
+                    params![key],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+}

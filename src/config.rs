@@ -1,0 +1,441 @@
+//! Settings: built-in defaults → a TOML file (`--config PATH`, else
+//! `/etc/orderflow/orderflow.toml` when it exists) → `ORDERFLOW__SECTION__KEY` environment
+//! variables. Unknown keys and bad values stop start-up with an error naming the key.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the packaged config lives on an instance.
+pub const SYSTEM_CONFIG: &str = "/etc/orderflow/orderflow.toml";
+
+/// A secret string: deserialises normally, but prints and serialises as `***`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum Backend {
+    Embedded,
+    Aws,
+}
+
+impl TryFrom<String> for Backend {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "embedded" => Ok(Backend::Embedded),
+            "aws" => Ok(Backend::Aws),
+            _ => Err(format!("`backend` must be `embedded` or `aws`, not `{s}`")),
+        }
+    }
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(LogFormat::Auto),
+            "json" => Ok(LogFormat::Json),
+            "pretty" => Ok(LogFormat::Pretty),
+            _ => Err(format!(
+                "`log.format` must be `auto`, `json` or `pretty`, not `{s}`"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogFormat {
+    /// Pretty when stdout is a terminal, JSON otherwise (under systemd).
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default = "default_backend")]
+    pub backend: Backend,
+    #[serde(default)]
+    pub embedded: EmbeddedSettings,
+    #[serde(default)]
+    pub worker: WorkerSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub catalog: CatalogSettings,
+    #[serde(default)]
+    pub orders: OrderSettings,
+}
+
+fn default_backend() -> Backend {
+    Backend::Embedded
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Listen address, `host:port`. Port 0 picks a free port (tests).
+    pub addr: String,
+    /// Directory with the storefront's static files.
+    pub static_dir: PathBuf,
+    /// Largest request body accepted (bytes); larger gets 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            addr: "127.0.0.1:8080".into(),
+            static_dir: PathBuf::from("static"),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedSettings {
+    pub data_dir: PathBuf,
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        EmbeddedSettings {
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+    /// How long a received message stays invisible; the worker extends it while it works.
+    pub visibility_timeout_secs: u64,
+    /// Orders processed at the same time by one worker.
+    pub concurrency: usize,
+    /// Long-poll wait of one receive.
+    pub receive_wait_secs: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            max_receive_count: 5,
+            visibility_timeout_secs: 30,
+            concurrency: 8,
+            receive_wait_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Keys accepted in `X-API-Key` for admin endpoints. Empty: admin endpoints are closed.
+    pub admin_api_keys: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// Also write daily-rolling files here when set.
+    pub dir: Option<PathBuf>,
+    /// A `tracing` filter such as `info` or `orderflow=debug,info`; `RUST_LOG` overrides.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Auto,
+            dir: None,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    /// A products JSON file to seed from instead of the built-in catalog.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrderSettings {
+    /// How long an Idempotency-Key is remembered.
+    pub idempotency_ttl_secs: u64,
+    /// Printed on receipts.
+    pub shop_name: String,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        OrderSettings {
+            idempotency_ttl_secs: 24 * 3600,
+            shop_name: "Orderflow Shop".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: `{key}` {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Loads settings from the given file (or the system file if present) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(f) if !f.exists() => return Err(ConfigError::Missing(f.to_owned())),
+            Some(f) => {
+                builder = builder.add_source(config::File::from(f).format(config::FileFormat::Toml))
+            }
+            None if Path::new(SYSTEM_CONFIG).exists() => {
+                builder = builder.add_source(
+                    config::File::with_name(SYSTEM_CONFIG).format(config::FileFormat::Toml),
+                )
+            }
+            None => {}
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ORDERFLOW__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("ORDERFLOW")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("auth.admin_api_keys")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks ranges and shapes the types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http.addr.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "http.addr",
+                format!("must be host:port such as 127.0.0.1:8080 ({e})"),
+            )
+        })?;
+        if !(1024..=16 * 1024 * 1024).contains(&self.http.max_body_bytes) {
+            return Err(invalid(
+                "http.max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if self.embedded.data_dir.as_os_str().is_empty() {
+            return Err(invalid("embedded.data_dir", "must not be empty"));
+        }
+        let w = &self.worker;
+        if !(1..=1000).contains(&w.max_receive_count) {
+            return Err(invalid(
+                "worker.max_receive_count",
+                format!("must be between 1 and 1000, not {}", w.max_receive_count),
+            ));
+        }
+        if !(1..=43_200).contains(&w.visibility_timeout_secs) {
+            return Err(invalid(
+                "worker.visibility_timeout_secs",
+                format!(
+                    "must be between 1 and 43200 (SQS's limit), not {}",
+                    w.visibility_timeout_secs
+                ),
+            ));
+        }
+        if !(1..=256).contains(&w.concurrency) {
+            return Err(invalid(
+                "worker.concurrency",
+                format!("must be between 1 and 256, not {}", w.concurrency),
+            ));
+        }
+        if w.receive_wait_secs > 20 {
+            return Err(invalid(
+                "worker.receive_wait_secs",
+                "must be at most 20 (SQS's long-poll limit)",
+            ));
+        }
+        if let Some(k) = self
+            .auth
+            .admin_api_keys
+            .iter()
+            .find(|k| k.expose().trim().len() < 16)
+        {
+            let _ = k;
+            return Err(invalid(
+                "auth.admin_api_keys",
+                "every key must be at least 16 characters",
+            ));
+        }
+        if self.orders.idempotency_ttl_secs < 60 {
+            return Err(invalid(
+                "orders.idempotency_ttl_secs",
+                "must be at least 60",
+            ));
+        }
+        if self.orders.shop_name.trim().is_empty() {
+            return Err(invalid("orders.shop_name", "must not be empty"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "`{}` is not a tracing filter such as `info`",
+                    self.log.level
+                ),
+            ));
+        }
+        if self.backend == Backend::Aws {
+            return Err(invalid(
+                "backend",
+                "`aws` is not available in this build yet; use `embedded`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as pretty JSON, secrets shown as `***`.
+    pub fn redacted_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        Settings::load_from(Some(empty.path()), env(pairs))
+    }
+
+    #[test]
+    fn defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.http.addr, "127.0.0.1:8080");
+        assert_eq!(s.backend, Backend::Embedded);
+        assert_eq!(s.embedded.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.worker.max_receive_count, 5);
+        assert!(s.auth.admin_api_keys.is_empty());
+    }
+
+    #[test]
+    fn env_overrides_file_and_lists_split_on_commas() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut f,
+            b"[http]\naddr = \"0.0.0.0:9000\"\n[worker]\nconcurrency = 3\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(f.path()),
+            env(&[
+                ("ORDERFLOW__WORKER__CONCURRENCY", "4"),
+                (
+                    "ORDERFLOW__AUTH__ADMIN_API_KEYS",
+                    "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.addr, "0.0.0.0:9000");
+        assert_eq!(s.worker.concurrency, 4);
+        assert_eq!(s.auth.admin_api_keys.len(), 2);
+        assert!(!s.redacted_json().contains("aaaa"), "secrets are redacted");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("ORDERFLOW__WORKER__CONCURRENCY", "0", "worker.concurrency"),
+            ("ORDERFLOW__WORKER__CONCURRENCY", "lots", "concurrency"),
+            ("ORDERFLOW__HTTP__ADDR", "nowhere", "http.addr"),
+            ("ORDERFLOW__BACKEND", "cloud", "backend"),
+            (
+                "ORDERFLOW__AUTH__ADMIN_API_KEYS",
+                "short",
+                "auth.admin_api_keys",
+            ),
+            ("ORDERFLOW__WORKER__TYPO", "1", "typo"),
+            ("ORDERFLOW__LOG__FORMAT", "xml", "format"),
+        ];
+        for (k, v, needle) in cases {
+            let err = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err =
+            Settings::load_from(Some(Path::new("/nonexistent/of.toml")), env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing(_)));
+    }
+}

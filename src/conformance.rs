@@ -1,0 +1,695 @@
+//! The conformance suite: plain async functions over the port traits that every adapter
+//! family runs (embedded in `tests/conformance.rs`; aws against an AWS-protocol emulator).
+//! Each function takes fresh, empty adapters and panics on a broken contract.
+
+use crate::domain::{
+    Currency, CustomerId, Email, FailureReason, Money, NewOrder, Order, OrderId, OrderStatus,
+    PricedLine, Product, ProductId, Quantity,
+};
+use crate::ports::{
+    Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, Notifier, OrderEvent,
+    OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptLink, ReceiptStore, Reservation,
+    StoredResponse,
+};
+use chrono::Utc;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A queue under test and the settings it was created with.
+pub struct QueueFixture {
+    pub queue: Arc<dyn OrderQueue>,
+    pub visibility: Duration,
+    pub max_receive_count: u32,
+}
+
+/// Polls `check` until it returns true or `within` passes (for approximate counts).
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub fn product(id: &str, cents: i64, stock: u32) -> Product {
+    Product {
+        product_id: ProductId::parse(id).expect("valid product id"),
+        name: format!("Product {id}"),
+        description: "conformance".into(),
+        unit_price: Money::new(cents, Currency::USD),
+        stock,
+    }
+}
+
+pub fn order_for(products: &[(&Product, u32)]) -> Order {
+    Order::place(
+        NewOrder {
+            customer_id: CustomerId::parse("conformance").unwrap(),
+            customer_email: Email::parse("conformance@example.com").unwrap(),
+            lines: products
+                .iter()
+                .map(|(p, q)| PricedLine {
+                    product: p,
+                    quantity: Quantity::parse(i64::from(*q)).unwrap(),
+                })
+                .collect(),
+            shipping_address: None,
+            payment: None,
+            access_token_sha256: "0".repeat(64),
+            request_id: None,
+        },
+        Utc::now(),
+    )
+    .expect("valid order")
+}
+
+// ---------------------------------------------------------------- queue
+
+/// Sent messages are received once each with count 1, and deleted ones never come back.
+pub async fn queue_send_receive_delete(f: &QueueFixture) {
+    let q = &f.queue;
+    let id = q.send("hello").await.unwrap();
+    let got = q.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1, "one message sent, one received");
+    assert_eq!(got[0].message_id, id);
+    assert_eq!(got[0].body, "hello");
+    assert_eq!(got[0].receive_count, 1);
+    q.delete(&got[0].receipt_handle).await.unwrap();
+    q.delete(&got[0].receipt_handle)
+        .await
+        .expect("deleting twice is not an error");
+    let again = q
+        .receive(10, f.visibility + Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(
+        again.is_empty(),
+        "a deleted message is never redelivered: {again:?}"
+    );
+}
+
+/// A received message is invisible until its visibility timeout, then comes back with a
+/// higher receive count and a new receipt handle.
+pub async fn queue_visibility_timeout_redelivers(f: &QueueFixture) {
+    let q = &f.queue;
+    q.send("redeliver-me").await.unwrap();
+    let first = q.receive(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let hidden = q.receive(10, Duration::ZERO).await.unwrap();
+    assert!(hidden.is_empty(), "in-flight messages are invisible");
+    let second = q
+        .receive(1, f.visibility + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "redelivered after the visibility timeout");
+    assert_eq!(second[0].message_id, first[0].message_id);
+    assert_eq!(second[0].receive_count, 2);
+    assert_ne!(second[0].receipt_handle, first[0].receipt_handle);
+    q.delete(&second[0].receipt_handle).await.unwrap();
+}
+
+/// After `max_receive_count` receives without a delete the message moves to the DLQ; a
+/// redrive brings it back with a fresh count.
+pub async fn queue_dead_letters_after_max_receives(f: &QueueFixture) {
+    let q = &f.queue;
+    let id = q.send("poison-by-retries").await.unwrap();
+    for n in 1..=f.max_receive_count {
+        let got = q
+            .receive(1, f.visibility + Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "receive #{n}");
+        assert_eq!(got[0].receive_count, n);
+    }
+    let after = q
+        .receive(1, f.visibility + Duration::from_millis(1500))
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "no receive beyond the maximum: {after:?}");
+    eventually(
+        Duration::from_secs(10),
+        "the message is in the DLQ",
+        || async { q.depth().await.unwrap().dead_letters == 1 },
+    )
+    .await;
+    let dead = q.peek_dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison-by-retries");
+    assert_eq!(q.redrive(10).await.unwrap(), 1);
+    let back = q.receive(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(back.len(), 1, "redriven message is received again");
+    assert_eq!(back[0].body, "poison-by-retries");
+    assert_eq!(back[0].receive_count, 1, "redrive resets the receive count");
+    let _ = id;
+    q.delete(&back[0].receipt_handle).await.unwrap();
+}
+
+/// Extending visibility keeps a message hidden past the original timeout; a stale handle
+/// cannot be extended.
+pub async fn queue_extend_visibility(f: &QueueFixture) {
+    let q = &f.queue;
+    q.send("slow").await.unwrap();
+    let got = q.receive(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    q.extend_visibility(
+        &got[0].receipt_handle,
+        f.visibility * 3 + Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let hidden = q
+        .receive(1, f.visibility + Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(hidden.is_empty(), "extended message stays invisible");
+    q.delete(&got[0].receipt_handle).await.unwrap();
+    assert!(
+        q.extend_visibility(&got[0].receipt_handle, f.visibility)
+            .await
+            .is_err(),
+        "extending a deleted message's visibility fails"
+    );
+}
+
+/// A poison message goes to the DLQ at once, without burning receives.
+pub async fn queue_explicit_dead_letter_and_redrive(f: &QueueFixture) {
+    let q = &f.queue;
+    q.send("not-json").await.unwrap();
+    let got = q.receive(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    q.dead_letter(&got[0], "undecodable").await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "DLQ holds one, main holds none",
+        || async {
+            let d = q.depth().await.unwrap();
+            d.dead_letters == 1 && d.visible == 0 && d.in_flight == 0
+        },
+    )
+    .await;
+    let none = q
+        .receive(1, f.visibility + Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(
+        none.is_empty(),
+        "a dead-lettered message is not redelivered from the main queue"
+    );
+    assert_eq!(q.redrive(10).await.unwrap(), 1);
+    let back = q.receive(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    q.delete(&back[0].receipt_handle).await.unwrap();
+}
+
+/// A long-polling receive returns as soon as a message arrives.
+pub async fn queue_long_poll_wakes_on_send(f: &QueueFixture) {
+    let q = f.queue.clone();
+    let waiter = tokio::spawn(async move { q.receive(1, Duration::from_secs(15)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.queue.send("wake").await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("receive returned before its full wait")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    f.queue.delete(&got[0].receipt_handle).await.unwrap();
+}
+
+/// Batches: at most 10 per receive, every message delivered, none twice while in flight.
+pub async fn queue_batches(f: &QueueFixture) {
+    let q = &f.queue;
+    for i in 0..15 {
+        q.send(&format!("m{i}")).await.unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 15 && tokio::time::Instant::now() < deadline {
+        let got = q.receive(10, Duration::from_secs(1)).await.unwrap();
+        assert!(got.len() <= 10);
+        for d in got {
+            assert!(
+                seen.insert(d.body.clone()),
+                "{} delivered twice while in flight",
+                d.body
+            );
+            q.delete(&d.receipt_handle).await.unwrap();
+        }
+    }
+    assert_eq!(seen.len(), 15);
+}
+
+// ---------------------------------------------------------------- order store
+
+/// Orders round-trip; inserts are create-only; updates are conditional on the status.
+pub async fn store_orders_and_conditional_updates(s: &dyn OrderStore) {
+    let p = product(&unique("p"), 1999, 10);
+    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
+    let order = order_for(&[(&p, 2)]);
+    s.insert_order(&order, None).await.unwrap();
+    assert!(matches!(
+        s.insert_order(&order, None).await,
+        Err(PortError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.get_order(&order.order_id).await.unwrap().as_ref(),
+        Some(&order)
+    );
+    assert_eq!(s.get_order(&OrderId::generate()).await.unwrap(), None);
+
+    let mut processing = order.clone();
+    processing
+        .transition(OrderStatus::Processing, None, Utc::now())
+        .unwrap();
+    assert!(matches!(
+        s.update_order(&processing, OrderStatus::Processing).await,
+        Err(PortError::Precondition(_))
+    ));
+    s.update_order(&processing, OrderStatus::Pending)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.update_order(&processing, OrderStatus::Pending).await,
+            Err(PortError::Precondition(_))
+        ),
+        "the same transition cannot be applied twice"
+    );
+    let stored = s.get_order(&order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Processing);
+    assert_eq!(stored.timeline.len(), 2);
+    let ghost = order_for(&[(&p, 1)]);
+    assert!(matches!(
+        s.update_order(&ghost, OrderStatus::Pending).await,
+        Err(PortError::NotFound(_))
+    ));
+}
+
+/// Of many concurrent PENDING → PROCESSING writes exactly one wins.
+pub async fn store_concurrent_transitions_have_one_winner(s: Arc<dyn OrderStore>) {
+    let p = product(&unique("p"), 100, 10);
+    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
+    let order = order_for(&[(&p, 1)]);
+    s.insert_order(&order, None).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, mut o) = (s.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            o.transition(OrderStatus::Processing, None, Utc::now())
+                .unwrap();
+            s.update_order(&o, OrderStatus::Pending).await.is_ok()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+/// Newest first, filtered by status, paged by an opaque cursor.
+pub async fn store_lists_orders_newest_first(s: &dyn OrderStore) {
+    let p = product(&unique("p"), 100, 100);
+    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut o = order_for(&[(&p, 1)]);
+        // Distinct creation times, a millisecond apart at least.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        s.insert_order(&o, None).await.unwrap();
+        if i % 2 == 0 {
+            o.transition(OrderStatus::Processing, None, Utc::now())
+                .unwrap();
+            s.update_order(&o, OrderStatus::Pending).await.unwrap();
+            o.transition(
+                OrderStatus::Failed,
+                Some(FailureReason::OutOfStock),
+                Utc::now(),
+            )
+            .unwrap();
+            s.update_order(&o, OrderStatus::Processing).await.unwrap();
+        }
+        ids.push(o.order_id.clone());
+    }
+    ids.reverse();
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = s.list_orders(None, 2, cursor.as_deref()).await.unwrap();
+        assert!(page.orders.len() <= 2);
+        listed.extend(page.orders.iter().map(|o| o.order_id.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(listed, ids, "all orders, newest first, across pages");
+    let failed = s
+        .list_orders(Some(OrderStatus::Failed), 10, None)
+        .await
+        .unwrap();
+    let want: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(
+        failed
+            .orders
+            .iter()
+            .map(|o| o.order_id.clone())
+            .collect::<Vec<_>>(),
+        want
+    );
+    assert!(failed
+        .orders
+        .iter()
+        .all(|o| o.status == OrderStatus::Failed));
+    assert!(matches!(
+        s.list_orders(None, 2, Some("not-a-cursor")).await,
+        Err(PortError::Precondition(_))
+    ));
+}
+
+/// Reservations are all-or-nothing, at most once per order, released at most once.
+pub async fn store_reservations_are_atomic_and_idempotent(s: &dyn OrderStore) {
+    let a = product(&unique("a"), 100, 5);
+    let b = product(&unique("b"), 100, 1);
+    s.seed_products(&[a.clone(), b.clone()]).await.unwrap();
+    let stock = |id: ProductId| async move {
+        s.list_products()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.product_id == id)
+            .unwrap()
+            .stock
+    };
+    let greedy = order_for(&[(&a, 2), (&b, 2)]);
+    assert_eq!(
+        s.reserve_stock(&greedy.order_id, &greedy.stock_lines())
+            .await
+            .unwrap(),
+        Reservation::Insufficient {
+            product_id: b.product_id.clone()
+        }
+    );
+    assert_eq!(
+        (
+            stock(a.product_id.clone()).await,
+            stock(b.product_id.clone()).await
+        ),
+        (5, 1),
+        "nothing taken"
+    );
+
+    let fits = order_for(&[(&a, 2), (&b, 1)]);
+    assert_eq!(
+        s.reserve_stock(&fits.order_id, &fits.stock_lines())
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        (
+            stock(a.product_id.clone()).await,
+            stock(b.product_id.clone()).await
+        ),
+        (3, 0)
+    );
+    assert_eq!(
+        s.reserve_stock(&fits.order_id, &fits.stock_lines())
+            .await
+            .unwrap(),
+        Reservation::AlreadyReserved
+    );
+    assert_eq!(
+        (
+            stock(a.product_id.clone()).await,
+            stock(b.product_id.clone()).await
+        ),
+        (3, 0),
+        "a retry takes nothing"
+    );
+    assert!(s.release_stock(&fits.order_id).await.unwrap());
+    assert!(
+        !s.release_stock(&fits.order_id).await.unwrap(),
+        "released once only"
+    );
+    assert_eq!(
+        (
+            stock(a.product_id.clone()).await,
+            stock(b.product_id.clone()).await
+        ),
+        (5, 1)
+    );
+    assert_eq!(
+        s.reserve_stock(&fits.order_id, &fits.stock_lines())
+            .await
+            .unwrap(),
+        Reservation::Released
+    );
+    assert_eq!(
+        (
+            stock(a.product_id.clone()).await,
+            stock(b.product_id.clone()).await
+        ),
+        (5, 1)
+    );
+    assert!(!s.release_stock(&OrderId::generate()).await.unwrap());
+
+    // Seeding again leaves existing products and their stock alone.
+    s.reserve_stock(&greedy.order_id, &[(a.product_id.clone(), 1)])
+        .await
+        .unwrap();
+    assert_eq!(s.seed_products(std::slice::from_ref(&a)).await.unwrap(), 0);
+    assert_eq!(stock(a.product_id.clone()).await, 4);
+}
+
+/// Idempotency records: one holder at a time, replay when complete, mismatch detected,
+/// resume after the lease runs out.
+pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
+    let ttl = Duration::from_secs(3600);
+    let lease = Duration::from_secs(30);
+    let key = unique("key");
+    assert_eq!(
+        s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap(),
+        IdempotencyBegin::InFlight
+    );
+    assert_eq!(
+        s.idempotency_begin(&key, "fp2", lease, ttl).await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+
+    let p = product(&unique("p"), 100, 10);
+    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
+    let order = order_for(&[(&p, 1)]);
+    let resp = StoredResponse {
+        status: 201,
+        body: "{\"orderId\":\"x\"}".into(),
+        location: Some("/x".into()),
+    };
+    s.insert_order(&order, Some((&key, &resp))).await.unwrap();
+    let twin = order_for(&[(&p, 1)]);
+    assert!(
+        matches!(
+            s.insert_order(&twin, Some((&key, &resp))).await,
+            Err(PortError::AlreadyExists(_))
+        ),
+        "one order per key"
+    );
+    assert_eq!(
+        s.get_order(&twin.order_id).await.unwrap(),
+        None,
+        "the losing insert left nothing"
+    );
+
+    s.idempotency_release(&key).await.unwrap();
+    match s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap() {
+        IdempotencyBegin::Resumed(rec) => {
+            assert_eq!(rec.order_id.as_ref(), Some(&order.order_id));
+            assert_eq!(rec.response.as_ref(), Some(&resp));
+            assert!(!rec.completed);
+        }
+        other => panic!("expected Resumed, got {other:?}"),
+    }
+    s.idempotency_complete(&key, &resp).await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap(),
+        IdempotencyBegin::Completed(resp.clone())
+    );
+    assert_eq!(
+        s.idempotency_begin(&key, "fp2", lease, ttl).await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+
+    // A lease that runs out lets the next request take over.
+    let short = unique("short");
+    assert_eq!(
+        s.idempotency_begin(&short, "f", Duration::from_millis(200), ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        matches!(s.idempotency_begin(&short, "f", lease, ttl).await.unwrap(), IdempotencyBegin::Resumed(r) if r.order_id.is_none())
+    );
+
+    // Concurrent first requests: exactly one starts.
+    let racy = unique("racy");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (s, k) = (s.clone(), racy.clone());
+        tasks.push(tokio::spawn(async move {
+            s.idempotency_begin(&k, "f", lease, ttl).await.unwrap()
+        }));
+    }
+    let mut started = 0;
+    for t in tasks {
+        if t.await.unwrap() == IdempotencyBegin::Started {
+            started += 1;
+        }
+    }
+    assert_eq!(started, 1);
+}
+
+// ---------------------------------------------------------------- receipts, notifier, payments
+
+pub async fn receipts_roundtrip(r: &dyn ReceiptStore) {
+    let key = format!("receipts/{}.pdf", OrderId::generate());
+    assert!(!r.exists(&key).await.unwrap());
+    assert!(matches!(r.link(&key).await, Err(PortError::NotFound(_))));
+    r.put(&key, b"%PDF-1.3 first".to_vec()).await.unwrap();
+    r.put(&key, b"%PDF-1.3 same".to_vec()).await.unwrap();
+    assert!(r.exists(&key).await.unwrap());
+    match r.link(&key).await.unwrap() {
+        ReceiptLink::Inline(bytes) => assert_eq!(bytes, b"%PDF-1.3 same"),
+        ReceiptLink::Redirect(url) => assert!(url.contains(&key), "{url}"),
+    }
+    assert!(r.put("../escape.pdf", vec![1]).await.is_err());
+}
+
+pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
+    let order_id = OrderId::generate().to_string();
+    let event = OrderEvent {
+        event_id: format!("{order_id}:OrderCompleted"),
+        event_type: EventType::OrderCompleted,
+        order_id: order_id.clone(),
+        customer_id: "c".into(),
+        customer_email: "c@example.com".into(),
+        status: "COMPLETED".into(),
+        failure_reason: None,
+        total: Money::new(100, Currency::USD),
+        receipt_key: Some(format!("receipts/{order_id}.pdf")),
+        occurred_at: Utc::now(),
+    };
+    n.publish(&event).await.unwrap();
+    n.publish(&event).await.unwrap();
+    let alarm = Alarm {
+        alarm_id: unique("alarm"),
+        subject: "DLQ".into(),
+        message: "1 message".into(),
+        raised_at: Utc::now(),
+    };
+    n.raise_alarm(&alarm).await.unwrap();
+    n.raise_alarm(&alarm).await.unwrap();
+    let events = n.recent_events(50).await.unwrap();
+    let alarms = n.recent_alarms(50).await.unwrap();
+    if !events.is_empty() {
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.event_id == event.event_id)
+                .count(),
+            1
+        );
+        assert_eq!(events[0], event);
+    }
+    if !alarms.is_empty() {
+        assert_eq!(
+            alarms
+                .iter()
+                .filter(|a| a.alarm_id == alarm.alarm_id)
+                .count(),
+            1
+        );
+    }
+}
+
+pub async fn payments_charge_once_per_key(p: &dyn PaymentGateway) {
+    let ok = p
+        .tokenize(&crate::domain::CardNumber::parse("4242424242424242").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ok.last4, "4242");
+    assert!(
+        !ok.token.contains("4242424242424242"),
+        "the token does not reveal the card"
+    );
+    let req = ChargeRequest {
+        idempotency_key: unique("ord"),
+        amount: Money::new(500, Currency::USD),
+        payment_token: Some(ok.token),
+    };
+    let first = p.charge(&req).await.unwrap();
+    assert!(matches!(first, ChargeOutcome::Approved { .. }));
+    assert_eq!(
+        p.charge(&req).await.unwrap(),
+        first,
+        "a retry replays the first outcome"
+    );
+    assert_eq!(p.charges_for(&req.idempotency_key).await.unwrap(), 1);
+
+    let bad = p
+        .tokenize(&crate::domain::CardNumber::parse("4000000000000002").unwrap())
+        .await
+        .unwrap();
+    let req = ChargeRequest {
+        idempotency_key: unique("ord"),
+        amount: Money::new(500, Currency::USD),
+        payment_token: Some(bad.token),
+    };
+    assert!(matches!(
+        p.charge(&req).await.unwrap(),
+        ChargeOutcome::Declined { .. }
+    ));
+    assert!(matches!(
+        p.charge(&req).await.unwrap(),
+        ChargeOutcome::Declined { .. }
+    ));
+    assert_eq!(p.charges_for(&req.idempotency_key).await.unwrap(), 0);
+
+    let invoice = ChargeRequest {
+        idempotency_key: unique("ord"),
+        amount: Money::new(1, Currency::USD),
+        payment_token: None,
+    };
+    assert!(matches!(
+        p.charge(&invoice).await.unwrap(),
+        ChargeOutcome::Approved { .. }
+    ));
+}

@@ -1,0 +1,16 @@
+//! The domain: orders, money, status machine, receipts. No AWS, HTTP or storage types here.
+
+pub mod money;
+pub mod order;
+pub mod receipt;
+pub mod values;
+
+pub use money::{Currency, Money};
+pub use order::{
+    FailureReason, NewOrder, Order, OrderLine, OrderStatus, PaymentMethod, PricedLine, Product,
+    StatusEvent,
+};
+pub use values::{
+    CardNumber, CustomerId, Email, IdempotencyKey, Invalid, OrderId, ProductId, Quantity,
+    ShippingAddress,
+};

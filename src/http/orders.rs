@@ -1,0 +1,500 @@
+//! Order endpoints: place, read, list, receipt.
+
+use super::errors::ApiError;
+use super::input::{parse_place_order, PlaceOrderInput};
+use super::views::{CreatedView, OrderView};
+use super::{request_id, AppState};
+use crate::domain::order::OrderError;
+use crate::domain::{IdempotencyKey, Money, NewOrder, Order, OrderId, OrderStatus, PricedLine};
+use crate::ports::{
+    IdempotencyBegin, IdempotencyRecord, OrderMessage, PortError, ReceiptLink, StoredResponse,
+};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long one request holds an Idempotency-Key before another may take over.
+const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(30);
+/// How long a duplicate waits for the original request to finish before answering 409.
+const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(5);
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares without an early exit, so timing tells nothing about where values differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be application/json, not `{}`",
+            if ct.is_empty() { "(none)" } else { ct }
+        )))
+    }
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge(format!("the body must be at most {limit} bytes"));
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::Invalid {
+            code: "BAD_BODY",
+            message: format!("reading the body failed: {e}"),
+            field: None,
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(resp.status)
+        .unwrap_or(actix_web::http::StatusCode::OK);
+    let mut b = HttpResponse::build(status);
+    b.content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(loc) = &resp.location {
+        b.insert_header((header::LOCATION, loc.as_str()));
+    }
+    if replayed {
+        b.insert_header(("Idempotent-Replayed", "true"));
+    }
+    b.body(resp.body.clone())
+}
+
+/// POST /api/orders
+pub async fn create_order(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_content_type(&req)?;
+    let key = match req.headers().get("Idempotency-Key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| IdempotencyKey::parse(s).ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_code(
+                        "INVALID_HEADER",
+                        "Idempotency-Key",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    )
+                })?,
+        ),
+    };
+    let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid {
+        code: "MALFORMED_JSON",
+        message: format!("the body is not valid JSON: {e}"),
+        field: None,
+    })?;
+    let input = parse_place_order(&value)?;
+    let rid = request_id(&req);
+    let Some(key) = key else {
+        return place(&state, input, None, rid)
+            .await
+            .map(|r| replay(&r, false));
+    };
+    // serde_json's map is ordered by key, so this is a canonical form of the body.
+    let fingerprint = sha256_hex(format!("POST /api/orders\n{value}").as_bytes());
+    let store = &state.services.store;
+    let ttl = Duration::from_secs(state.settings.orders.idempotency_ttl_secs);
+    let deadline = tokio::time::Instant::now() + IDEMPOTENCY_WAIT;
+    loop {
+        let began = store
+            .idempotency_begin(key.as_str(), &fingerprint, IDEMPOTENCY_LEASE, ttl)
+            .await?;
+        let result = match began {
+            IdempotencyBegin::Completed(resp) => return Ok(replay(&resp, true)),
+            IdempotencyBegin::Mismatch => {
+                return Err(ApiError::Unprocessable(
+                    "this Idempotency-Key was already used with a different request; use a new key for a new order".into(),
+                ))
+            }
+            IdempotencyBegin::InFlight if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            IdempotencyBegin::InFlight => {
+                return Err(ApiError::Conflict {
+                    code: "IDEMPOTENCY_IN_FLIGHT",
+                    message: "a request with this Idempotency-Key is still being processed; retry shortly".into(),
+                    field: None,
+                })
+            }
+            IdempotencyBegin::Started => place(&state, input, Some(&key), rid).await,
+            IdempotencyBegin::Resumed(record) => resume(&state, input, &key, record, rid).await,
+        };
+        return match result {
+            Ok(resp) => {
+                if let Err(e) = store.idempotency_complete(key.as_str(), &resp).await {
+                    // The record holds the response already; a retry resumes and completes it.
+                    tracing::warn!(error = %e, "could not mark the idempotency record complete");
+                }
+                Ok(replay(&resp, false))
+            }
+            Err(e) => {
+                if let Err(release) = store.idempotency_release(key.as_str()).await {
+                    tracing::warn!(error = %release, "could not release the idempotency lease");
+                }
+                Err(e)
+            }
+        };
+    }
+}
+
+/// Finishes what an earlier holder of the key left: if the order was recorded, (re)send
+/// its message — a duplicate message is harmless — and answer with the original response.
+async fn resume(
+    state: &AppState,
+    input: PlaceOrderInput,
+    key: &IdempotencyKey,
+    record: IdempotencyRecord,
+    rid: Option<String>,
+) -> Result<StoredResponse, ApiError> {
+    match (record.order_id, record.response) {
+        (Some(order_id), Some(resp)) => {
+            tracing::info!(%order_id, "resuming an interrupted order placement");
+            enqueue(state, &order_id, rid).await?;
+            Ok(resp)
+        }
+        _ => place(state, input, Some(key), rid).await,
+    }
+}
+
+async fn enqueue(
+    state: &AppState,
+    order_id: &OrderId,
+    request_id: Option<String>,
+) -> Result<(), ApiError> {
+    let body = serde_json::to_string(&OrderMessage {
+        order_id: order_id.to_string(),
+        request_id,
+    })
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    state.services.queue.send(&body).await.map_err(|e| {
+        tracing::warn!(%order_id, error = %e, "order recorded but not enqueued");
+        ApiError::from(e)
+    })?;
+    Ok(())
+}
+
+/// Prices the order from the catalog, records it, enqueues it; returns the 201 response.
+async fn place(
+    state: &AppState,
+    input: PlaceOrderInput,
+    key: Option<&IdempotencyKey>,
+    request_id: Option<String>,
+) -> Result<StoredResponse, ApiError> {
+    let s = &state.services;
+    let catalog: HashMap<_, _> = s
+        .store
+        .list_products()
+        .await?
+        .into_iter()
+        .map(|p| (p.product_id.clone(), p))
+        .collect();
+    let mut lines = Vec::with_capacity(input.items.len());
+    for (i, item) in input.items.iter().enumerate() {
+        let product = catalog.get(&item.product_id).ok_or_else(|| {
+            ApiError::invalid_code(
+                "UNKNOWN_PRODUCT",
+                format!("items[{i}].productId"),
+                format!("there is no product `{}`", item.product_id),
+            )
+        })?;
+        if let Some(shown) = &item.price {
+            let field = format!("items[{i}].price");
+            let shown = Money::parse_decimal(shown, product.unit_price.currency)
+                .map_err(|e| ApiError::invalid(&field, format!("`{field}`: {e}")))?;
+            if shown != product.unit_price {
+                return Err(ApiError::Conflict {
+                    code: "PRICE_CHANGED",
+                    message: format!(
+                        "the price of {} is now {}, not {}; review the cart and order again",
+                        product.name, product.unit_price, shown
+                    ),
+                    field: Some(field),
+                });
+            }
+        }
+        if product.unit_price.currency != catalog[&input.items[0].product_id].unit_price.currency {
+            return Err(ApiError::invalid_code(
+                "MIXED_CURRENCY",
+                "items",
+                "all products on one order must have the same currency",
+            ));
+        }
+        lines.push(PricedLine {
+            product,
+            quantity: item.quantity,
+        });
+    }
+    let payment = match &input.card {
+        Some(card) => Some(s.payments.tokenize(card).await?),
+        None => None,
+    };
+    let access_token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let order = Order::place(
+        NewOrder {
+            customer_id: input.customer_id,
+            customer_email: input.customer_email,
+            lines,
+            shipping_address: input.shipping_address,
+            payment,
+            access_token_sha256: sha256_hex(access_token.as_bytes()),
+            request_id: request_id.clone(),
+        },
+        chrono::Utc::now(),
+    )
+    .map_err(|e| match e {
+        OrderError::Money(m) => {
+            ApiError::invalid("items", format!("the order total cannot be computed: {m}"))
+        }
+        other => ApiError::invalid("items", other.to_string()),
+    })?;
+    let body = serde_json::to_string(&CreatedView::new(&order, access_token))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let response = StoredResponse {
+        status: 201,
+        body,
+        location: Some(format!("/api/orders/{}", order.order_id)),
+    };
+    match s.store.insert_order(&order, key.map(|k| (k.as_str(), &response))).await {
+        Ok(()) => {}
+        Err(PortError::AlreadyExists(_)) if key.is_some() => {
+            return Err(ApiError::Conflict {
+                code: "IDEMPOTENCY_IN_FLIGHT",
+                message: "another request with this Idempotency-Key placed the order; retry to get its response".into(),
+                field: None,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    enqueue(state, &order.order_id, request_id).await?;
+    tracing::info!(order_id = %order.order_id, total = %order.total, lines = order.items.len(), "order accepted");
+    Ok(response)
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    from_header.or_else(|| {
+        web::Query::<HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("token").cloned())
+    })
+}
+
+/// Admin key check: missing → 401, wrong → 403.
+pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(given) = req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::Unauthorized(
+            "this endpoint needs an admin key in the X-API-Key header".into(),
+        ));
+    };
+    if state.is_admin_key(given) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("the admin key is not valid".into()))
+    }
+}
+
+/// Loads an order the caller may see: with its access token or an admin key. Everyone
+/// else gets the same 404 as for an order that does not exist.
+async fn authorized_order(req: &HttpRequest, state: &AppState) -> Result<Order, ApiError> {
+    let not_found = || ApiError::NotFound("no such order".into());
+    let id = req
+        .match_info()
+        .get("order_id")
+        .and_then(|s| OrderId::parse(s).ok())
+        .ok_or_else(not_found)?;
+    let order = state
+        .services
+        .store
+        .get_order(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    let admin = req
+        .headers()
+        .get("X-API-Key")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|k| state.is_admin_key(k));
+    let owner = bearer_token(req).is_some_and(|t| {
+        constant_time_eq(
+            sha256_hex(t.as_bytes()).as_bytes(),
+            order.access_token_sha256.as_bytes(),
+        )
+    });
+    if admin || owner {
+        Ok(order)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// GET /api/orders/{order_id}
+pub async fn get_order(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let order = authorized_order(&req, &state).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(OrderView::from(&order)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// GET /api/orders?status=&limit=&cursor= (admin)
+pub async fn list_orders(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let q = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::Invalid {
+            code: "VALIDATION_ERROR",
+            message: format!("bad query string: {e}"),
+            field: None,
+        })?
+        .into_inner();
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(OrderStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+            ApiError::invalid(
+                "status",
+                "`status` must be one of PENDING, PROCESSING, COMPLETED, FAILED",
+            )
+        })?),
+    };
+    let limit = match q.limit.as_deref() {
+        None | Some("") => 20,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid("limit", "`limit` must be a whole number from 1 to 100")
+            })?,
+    };
+    let page = match state
+        .services
+        .store
+        .list_orders(status, limit, q.cursor.as_deref().filter(|c| !c.is_empty()))
+        .await
+    {
+        Err(PortError::Precondition(_)) => {
+            return Err(ApiError::invalid(
+                "cursor",
+                "`cursor` is not a cursor this API returned",
+            ))
+        }
+        other => other?,
+    };
+    let orders: Vec<OrderView> = page.orders.iter().map(OrderView::from).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "orders": orders, "nextCursor": page.next_cursor })))
+}
+
+/// GET /api/orders/{order_id}/receipt
+pub async fn get_receipt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let order = authorized_order(&req, &state).await?;
+    let key = match (&order.status, &order.receipt_key) {
+        (OrderStatus::Completed, Some(k)) => k.clone(),
+        (status, _) => {
+            return Err(ApiError::Conflict {
+                code: "RECEIPT_NOT_READY",
+                message: format!("the order is {status}; a receipt exists once it is COMPLETED"),
+                field: None,
+            })
+        }
+    };
+    match state.services.receipts.link(&key).await? {
+        ReceiptLink::Inline(bytes) => Ok(HttpResponse::Ok()
+            .content_type("application/pdf")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"receipt-{}.pdf\"", order.order_id),
+            ))
+            .insert_header((header::CACHE_CONTROL, "private, no-store"))
+            .body(bytes)),
+        ReceiptLink::Redirect(url) => Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn sha256_is_hex() {
+        assert_eq!(sha256_hex(b"").len(), 64);
+    }
+}

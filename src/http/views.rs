@@ -1,0 +1,179 @@
+//! JSON shapes of API responses (camelCase), separate from the domain types.
+
+use crate::domain::{Money, Order, Product};
+use serde::Serialize;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyView {
+    /// Integer minor units (cents).
+    pub amount: i64,
+    pub currency: String,
+    /// The same amount as a decimal string, e.g. "19.99".
+    pub decimal: String,
+}
+
+impl From<Money> for MoneyView {
+    fn from(m: Money) -> Self {
+        MoneyView {
+            amount: m.amount,
+            currency: m.currency.to_string(),
+            decimal: m.to_decimal_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    pub product_id: String,
+    pub name: String,
+    pub description: String,
+    pub unit_price: MoneyView,
+    pub stock: u32,
+}
+
+impl From<Product> for ProductView {
+    fn from(p: Product) -> Self {
+        ProductView {
+            product_id: p.product_id.to_string(),
+            name: p.name,
+            description: p.description,
+            unit_price: p.unit_price.into(),
+            stock: p.stock,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineView {
+    pub product_id: String,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: MoneyView,
+    pub line_total: MoneyView,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineView {
+    pub status: String,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub brand: String,
+    pub last4: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: String,
+    pub customer_id: String,
+    pub customer_email: String,
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub items: Vec<LineView>,
+    pub total: MoneyView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<crate::domain::ShippingAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentView>,
+    pub timeline: Vec<TimelineView>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_url: Option<String>,
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        OrderView {
+            order_id: o.order_id.to_string(),
+            customer_id: o.customer_id.to_string(),
+            customer_email: o.customer_email.to_string(),
+            status: o.status.to_string(),
+            failure_reason: o.failure_reason.map(|r| r.as_str().to_owned()),
+            items: o
+                .items
+                .iter()
+                .map(|l| LineView {
+                    product_id: l.product_id.to_string(),
+                    name: l.name.clone(),
+                    quantity: l.quantity.get(),
+                    unit_price: l.unit_price.into(),
+                    line_total: l.line_total.into(),
+                })
+                .collect(),
+            total: o.total.into(),
+            shipping_address: o.shipping_address.clone(),
+            payment: o.payment.as_ref().map(|p| PaymentView {
+                brand: p.brand.clone(),
+                last4: p.last4.clone(),
+            }),
+            timeline: o
+                .timeline
+                .iter()
+                .map(|e| TimelineView {
+                    status: e.status.to_string(),
+                    at: ts(e.at),
+                    reason: e.reason.map(|r| r.as_str().to_owned()),
+                })
+                .collect(),
+            created_at: ts(o.created_at),
+            updated_at: ts(o.updated_at),
+            receipt_url: (o.status == crate::domain::OrderStatus::Completed
+                && o.receipt_key.is_some())
+            .then(|| format!("/api/orders/{}/receipt", o.order_id)),
+        }
+    }
+}
+
+/// The 201 body of POST /api/orders.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedView {
+    pub order_id: String,
+    pub status: String,
+    /// Shown once: the bearer token that reads this order.
+    pub access_token: String,
+    pub total: MoneyView,
+    pub items: Vec<LineView>,
+    pub created_at: String,
+    pub links: Links,
+}
+
+#[derive(Serialize)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub receipt: String,
+}
+
+impl CreatedView {
+    pub fn new(o: &Order, access_token: String) -> Self {
+        let full = OrderView::from(o);
+        CreatedView {
+            order_id: full.order_id,
+            status: full.status,
+            access_token,
+            total: full.total,
+            items: full.items,
+            created_at: full.created_at,
+            links: Links {
+                self_: format!("/api/orders/{}", o.order_id),
+                receipt: format!("/api/orders/{}/receipt", o.order_id),
+            },
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Orderflow: an order-processing service — storefront, order API and a queue worker —
+//! on an embedded local backend or on AWS.
+//!
+//! # Layout
+//! - [`domain`]: orders, money, status machine, receipts. Knows nothing of AWS or HTTP.
+//! - [`ports`]: the traits the core talks to (queue, order store, receipt store, notifier,
+//!   payment gateway), each with a written contract, and the shared error vocabulary.
+//! - [`adapters`]: implementations of the ports; `embedded` is the default.
+//! - [`app`]: picks the adapter family from config and wires the ports.
+//! - [`http`]: actix-web server: static storefront, REST API, health checks.
+//! - [`worker`]: the queue consumer that drives orders to COMPLETED or FAILED.
+//! - [`receipt_pdf`]: renders receipts with printpdf.
+//! - [`config`], [`telemetry`], [`catalog`]: settings, logging, the seeded product catalog.
+//! - [`conformance`]: the port contract tests every adapter family must pass.
+
+pub mod adapters;
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod conformance;
+pub mod domain;
+pub mod http;
+pub mod ports;
+pub mod receipt_pdf;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,48 @@
+//! Ports: the traits the core talks to, each with a written contract that every adapter
+//! family (embedded, aws) MUST honour. The conformance suite (`crate::conformance`) checks them.
+//!
+//! All ports share one error vocabulary, [`PortError`]; adapters map their backend's errors
+//! into it inside the adapter, by error kind, never by matching message strings.
+
+pub mod notifier;
+pub mod payment;
+pub mod queue;
+pub mod receipts;
+pub mod store;
+
+pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
+pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
+pub use queue::{Delivery, OrderMessage, OrderQueue, QueueDepth};
+pub use receipts::{ReceiptLink, ReceiptStore};
+pub use store::{
+    IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore, Reservation, StoredResponse,
+};
+
+/// The shared error vocabulary of all ports.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The thing addressed does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A create found the thing already there.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// A conditional write found the state other than expected (e.g. the status moved on).
+    #[error("precondition failed: {0}")]
+    Precondition(String),
+    /// The backend is unreachable, throttling or timed out: retrying later may succeed.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, corrupt data, a misconfiguration.
+    #[error("unexpected backend error: {0:#}")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl PortError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PortError::Unavailable(_))
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;

@@ -1,0 +1,66 @@
+//! The notifier port: order events for subscribers, alarms for operators.
+
+use super::PortResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    OrderCompleted,
+    OrderFailed,
+}
+
+impl EventType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventType::OrderCompleted => "OrderCompleted",
+            EventType::OrderFailed => "OrderFailed",
+        }
+    }
+}
+
+/// An order event; carries what a subscriber needs to tell the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderEvent {
+    /// Deterministic (`{orderId}:{eventType}`), so a subscriber can drop duplicates.
+    pub event_id: String,
+    pub event_type: EventType,
+    pub order_id: String,
+    pub customer_id: String,
+    pub customer_email: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub total: crate::domain::Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_key: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An operator alarm (e.g. the dead-letter queue grew).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alarm {
+    /// Same id ⇒ same alarm: raising it twice records it once.
+    pub alarm_id: String,
+    pub subject: String,
+    pub message: String,
+    pub raised_at: DateTime<Utc>,
+}
+
+/// # Contract
+/// - `publish` delivers the event to subscribers. Publishing an event whose `event_id` was
+///   already published MUST NOT deliver it again where the backend can tell (embedded);
+///   the event id lets downstream consumers drop the rest.
+/// - `raise_alarm` likewise, keyed by `alarm_id`.
+/// - `recent_events` / `recent_alarms` list what was published, newest first, where the
+///   backend keeps a record (aws: empty list if it does not).
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    async fn publish(&self, event: &OrderEvent) -> PortResult<()>;
+    async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()>;
+    async fn recent_events(&self, limit: usize) -> PortResult<Vec<OrderEvent>>;
+    async fn recent_alarms(&self, limit: usize) -> PortResult<Vec<Alarm>>;
+}

@@ -1,0 +1,121 @@
+//! The order store port: orders, the product catalog with stock, and idempotency records.
+
+use super::PortResult;
+use crate::domain::{Order, OrderId, OrderStatus, Product, ProductId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// An HTTP response kept for replay under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+/// What an idempotency record says when a request with its key arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    /// The order created under the key, once inserted.
+    pub order_id: Option<OrderId>,
+    /// The response prepared when the order was inserted (kept so a retry can replay it).
+    pub response: Option<StoredResponse>,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// The key was new: the caller holds its lease and does the work.
+    Started,
+    /// An earlier holder's lease ran out (it crashed or gave up): the caller holds the lease
+    /// now and finishes what the record says was done.
+    Resumed(IdempotencyRecord),
+    /// Another request holds the lease right now.
+    InFlight,
+    /// The work is done: replay this.
+    Completed(StoredResponse),
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Stock for every line was taken just now.
+    Reserved,
+    /// This order already holds its reservation (a retry): nothing changed.
+    AlreadyReserved,
+    /// This order's reservation was taken and later released: nothing changed.
+    Released,
+    /// Not enough stock for this product; no stock changed for any line.
+    Insufficient { product_id: ProductId },
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// Opaque; pass back to get the next page. `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// # Contract
+/// - `insert_order` MUST fail with `AlreadyExists` if the order id exists, or if the
+///   idempotency record already names an order. It records the order id and prepared response on that key's record in
+///   the same atomic write.
+/// - `update_order` writes the order only if the stored status equals `expected`, else
+///   `Precondition` (`NotFound` if there is no such order). Status changes are therefore
+///   linearisable: two workers cannot both move PENDING → PROCESSING.
+/// - `list_orders` returns newest first, at most `limit`, optionally by status; the cursor is
+///   opaque and `Precondition` if malformed.
+/// - `reserve_stock` takes stock for all lines in one atomic step, at most once per order id:
+///   all or nothing (`Insufficient`), and a second call reports `AlreadyReserved`/`Released`
+///   without touching stock. `release_stock` gives a held reservation back once; it returns
+///   whether it released anything.
+/// - `seed_products` inserts products whose id is not there yet and leaves existing ones
+///   (and their stock) alone; returns how many it inserted.
+/// - Idempotency: `idempotency_begin` atomically creates the record (fingerprint, a lease of
+///   `lease`, expiry after `ttl`) or reports its state: `Mismatch` for another fingerprint,
+///   `Completed` with the stored response, `InFlight` while another holder's lease runs,
+///   `Resumed` when it has run out (the caller then holds it). Expired records count as
+///   absent. `idempotency_complete` stores the final response; `idempotency_release` ends the
+///   caller's lease early so a retry can resume at once.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    async fn ping(&self) -> PortResult<()>;
+
+    async fn seed_products(&self, products: &[Product]) -> PortResult<usize>;
+    async fn list_products(&self) -> PortResult<Vec<Product>>;
+
+    async fn insert_order(
+        &self,
+        order: &Order,
+        idempotency: Option<(&str, &StoredResponse)>,
+    ) -> PortResult<()>;
+    async fn get_order(&self, order_id: &OrderId) -> PortResult<Option<Order>>;
+    async fn update_order(&self, order: &Order, expected: OrderStatus) -> PortResult<()>;
+    async fn list_orders(
+        &self,
+        status: Option<OrderStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<OrderPage>;
+
+    async fn reserve_stock(
+        &self,
+        order_id: &OrderId,
+        lines: &[(ProductId, u32)],
+    ) -> PortResult<Reservation>;
+    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool>;
+
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lease: Duration,
+        ttl: Duration,
+    ) -> PortResult<IdempotencyBegin>;
+    async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()>;
+    async fn idempotency_release(&self, key: &str) -> PortResult<()>;
+}

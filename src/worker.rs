@@ -1,0 +1,349 @@
+//! The queue worker: takes order messages and drives each order to COMPLETED or FAILED.
+//!
+//! [`Worker::process`] handles one delivery (zero-to-production's `try_execute_task`
+//! shape); [`Worker::run_until_stopped`] loops receives with bounded concurrency and a
+//! visibility heartbeat, and on shutdown stops receiving and lets in-flight orders finish.
+//!
+//! Every step is safe to repeat, so a redelivered or duplicated message never charges,
+//! reserves, renders or notifies twice:
+//! - status changes are conditional writes on the current status;
+//! - the stock reservation is keyed by order id (taken at most once, released at most once);
+//! - the charge uses the order id as the gateway's idempotency key;
+//! - the receipt is rendered only if it is not already stored;
+//! - order events carry a deterministic id, recorded once by the notifier.
+
+use crate::app::Services;
+use crate::config::WorkerSettings;
+use crate::domain::receipt::{receipt_key, Receipt};
+use crate::domain::{FailureReason, Order, OrderId, OrderStatus};
+use crate::ports::{
+    ChargeOutcome, ChargeRequest, Delivery, EventType, OrderEvent, OrderMessage, PortError,
+    Reservation,
+};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    Completed(OrderId),
+    Failed(OrderId, FailureReason),
+    /// Undecodable, or names no known order: moved to the dead-letter queue.
+    Poisoned(String),
+    /// A transient error: the message stays and is retried after a back-off.
+    Retry(String),
+}
+
+pub struct Worker {
+    services: Services,
+    settings: WorkerSettings,
+    shop_name: String,
+}
+
+impl Worker {
+    pub fn new(services: Services, settings: WorkerSettings, shop_name: String) -> Self {
+        Worker {
+            services,
+            settings,
+            shop_name,
+        }
+    }
+
+    fn visibility(&self) -> Duration {
+        Duration::from_secs(self.settings.visibility_timeout_secs)
+    }
+
+    /// Receives and processes messages until `shutdown` fires, then waits for in-flight
+    /// orders (each is bounded by its own heartbeat) and returns.
+    pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut running = JoinSet::new();
+        let wait = Duration::from_secs(self.settings.receive_wait_secs);
+        let mut failures: u32 = 0;
+        tracing::info!(concurrency = self.settings.concurrency, "worker started");
+        loop {
+            // Only receive what can be started now, so nothing waits invisible in memory.
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            };
+            let want = (1 + permits.available_permits()).min(10);
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.services.queue.receive(want, wait) => r,
+            };
+            while running.try_join_next().is_some() {}
+            let deliveries = match batch {
+                Ok(d) => {
+                    failures = 0;
+                    d
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let pause = backoff(failures, Duration::from_secs(30));
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "receiving from the queue failed");
+                    drop(first);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            let mut first = Some(first);
+            for delivery in deliveries {
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore is never closed"),
+                };
+                let me = self.clone();
+                running.spawn(async move {
+                    me.process_with_heartbeat(delivery).await;
+                    drop(permit);
+                });
+            }
+        }
+        tracing::info!(
+            in_flight = running.len(),
+            "worker stopping: finishing in-flight orders"
+        );
+        while running.join_next().await.is_some() {}
+        tracing::info!("worker stopped");
+    }
+
+    /// Processes one delivery while extending its visibility every half timeout, so a slow
+    /// order is not handed to another worker meanwhile.
+    pub async fn process_with_heartbeat(&self, delivery: Delivery) -> StepOutcome {
+        let half = self.visibility() / 2;
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
+        let work = self.process(&delivery);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                outcome = &mut work => return outcome,
+                _ = beat.tick() => {
+                    if let Err(e) = self.services.queue.extend_visibility(&delivery.receipt_handle, self.visibility()).await {
+                        tracing::warn!(message_id = %delivery.message_id, error = %e, "visibility heartbeat failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one delivery end to end and settles the message: deleted when the order
+    /// reached a final state, dead-lettered when poison, left for retry on transient errors.
+    pub async fn process(&self, delivery: &Delivery) -> StepOutcome {
+        let queue = &self.services.queue;
+        let message: OrderMessage = match serde_json::from_str(&delivery.body) {
+            Ok(m) => m,
+            Err(e) => {
+                return self
+                    .poison(delivery, format!("undecodable message: {e}"))
+                    .await
+            }
+        };
+        let Ok(order_id) = OrderId::parse(&message.order_id) else {
+            return self
+                .poison(delivery, "message names an invalid order id".into())
+                .await;
+        };
+        let span = tracing::info_span!(
+            "order",
+            order_id = %order_id,
+            request_id = message.request_id.as_deref().unwrap_or("-"),
+            receive_count = delivery.receive_count,
+        );
+        async {
+            let outcome = match self.advance(&order_id).await {
+                Ok(Some(o)) => o,
+                Ok(None) => return self.poison(delivery, format!("no order {order_id}")).await,
+                Err(e) => {
+                    let pause = backoff(delivery.receive_count, self.visibility());
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "order step failed; will retry");
+                    // Come back sooner than the full visibility timeout, growing per attempt.
+                    let _ = queue.extend_visibility(&delivery.receipt_handle, pause).await;
+                    return StepOutcome::Retry(e.to_string());
+                }
+            };
+            if let Err(e) = queue.delete(&delivery.receipt_handle).await {
+                // The order is final; a redelivery will find it so and only delete.
+                tracing::warn!(error = %e, "deleting the finished message failed");
+            }
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn poison(&self, delivery: &Delivery, reason: String) -> StepOutcome {
+        tracing::error!(message_id = %delivery.message_id, %reason, "poison message: moving it to the dead-letter queue");
+        if let Err(e) = self.services.queue.dead_letter(delivery, &reason).await {
+            tracing::warn!(error = %e, "dead-lettering failed; the redrive policy will move it");
+            return StepOutcome::Retry(e.to_string());
+        }
+        StepOutcome::Poisoned(reason)
+    }
+
+    /// Moves the order as far as it goes. `None`: there is no such order.
+    async fn advance(&self, order_id: &OrderId) -> Result<Option<StepOutcome>, PortError> {
+        let store = &self.services.store;
+        let Some(mut order) = store.get_order(order_id).await? else {
+            return Ok(None);
+        };
+        if order.status == OrderStatus::Pending {
+            order = self.move_to(order, OrderStatus::Processing, None).await?;
+        }
+        if order.status == OrderStatus::Processing {
+            order = self.fulfil(order).await?;
+        }
+        self.announce(&order).await?;
+        Ok(Some(match (order.status, order.failure_reason) {
+            (OrderStatus::Failed, Some(r)) => StepOutcome::Failed(order.order_id.clone(), r),
+            _ => StepOutcome::Completed(order.order_id.clone()),
+        }))
+    }
+
+    /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way).
+    async fn fulfil(&self, order: Order) -> Result<Order, PortError> {
+        let s = &self.services;
+        let reservation = s
+            .store
+            .reserve_stock(&order.order_id, &order.stock_lines())
+            .await?;
+        if let Reservation::Insufficient { product_id } = &reservation {
+            tracing::info!(%product_id, "not enough stock");
+            return self
+                .move_to(order, OrderStatus::Failed, Some(FailureReason::OutOfStock))
+                .await;
+        }
+        let charge = s
+            .payments
+            .charge(&ChargeRequest {
+                idempotency_key: order.order_id.to_string(),
+                amount: order.total,
+                payment_token: order.payment.as_ref().map(|p| p.token.clone()),
+            })
+            .await?;
+        match charge {
+            ChargeOutcome::Declined { code } => {
+                tracing::info!(%code, "payment declined");
+                s.store.release_stock(&order.order_id).await?;
+                return self
+                    .move_to(
+                        order,
+                        OrderStatus::Failed,
+                        Some(FailureReason::PaymentDeclined),
+                    )
+                    .await;
+            }
+            ChargeOutcome::Approved { charge_id } => {
+                if reservation == Reservation::Released {
+                    return Err(PortError::Unexpected(anyhow::anyhow!(
+                        "charge {charge_id} approved for an order whose stock was released"
+                    )));
+                }
+                tracing::info!(%charge_id, amount = %order.total, "payment approved");
+            }
+        }
+        let key = receipt_key(&order.order_id);
+        if !s.receipts.exists(&key).await? {
+            let receipt = Receipt::for_order(&order, &self.shop_name);
+            let started = std::time::Instant::now();
+            let pdf = tokio::task::spawn_blocking(move || crate::receipt_pdf::render(&receipt))
+                .await
+                .map_err(|e| PortError::Unexpected(anyhow::anyhow!("render task: {e}")))?
+                .map_err(|e| PortError::Unexpected(e.into()))?;
+            tracing::info!(
+                bytes = pdf.len(),
+                render_ms = started.elapsed().as_millis() as u64,
+                "receipt rendered"
+            );
+            s.receipts.put(&key, pdf).await?;
+        }
+        let mut order = order;
+        order.receipt_key = Some(key);
+        self.move_to(order, OrderStatus::Completed, None).await
+    }
+
+    /// A guarded transition written conditionally. If another worker moved the order first,
+    /// the stored order is returned instead, so the caller carries on from the truth.
+    async fn move_to(
+        &self,
+        mut order: Order,
+        to: OrderStatus,
+        reason: Option<FailureReason>,
+    ) -> Result<Order, PortError> {
+        let from = order.status;
+        order
+            .transition(to, reason, Utc::now())
+            .map_err(|e| PortError::Unexpected(e.into()))?;
+        match self.services.store.update_order(&order, from).await {
+            Ok(()) => {
+                tracing::info!(from = %from, to = %to, reason = reason.map(|r| r.as_str()), "order status changed");
+                Ok(order)
+            }
+            Err(PortError::Precondition(_)) => self
+                .services
+                .store
+                .get_order(&order.order_id)
+                .await?
+                .ok_or_else(|| PortError::NotFound(format!("order {}", order.order_id))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Publishes the final event (the notifier records each event id once).
+    async fn announce(&self, order: &Order) -> Result<(), PortError> {
+        let event_type = match order.status {
+            OrderStatus::Completed => EventType::OrderCompleted,
+            OrderStatus::Failed => EventType::OrderFailed,
+            _ => return Ok(()),
+        };
+        let event = OrderEvent {
+            event_id: format!("{}:{}", order.order_id, event_type.as_str()),
+            event_type,
+            order_id: order.order_id.to_string(),
+            customer_id: order.customer_id.to_string(),
+            customer_email: order.customer_email.to_string(),
+            status: order.status.to_string(),
+            failure_reason: order.failure_reason.map(|r| r.as_str().to_owned()),
+            total: order.total,
+            receipt_key: order.receipt_key.clone(),
+            occurred_at: order.updated_at,
+        };
+        self.services.notifier.publish(&event).await
+    }
+}
+
+/// Exponential back-off with full jitter, capped: ~1 s, 2 s, 4 s … ≤ `cap`.
+pub fn backoff(attempt: u32, cap: Duration) -> Duration {
+    let base_ms = 1000u64.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let ceiling = base_ms.min(cap.as_millis() as u64).max(1);
+    // Jitter from the clock's sub-second noise: no RNG state to share between tasks.
+    let noise = u64::from(Utc::now().timestamp_subsec_nanos());
+    Duration::from_millis(ceiling / 2 + noise % (ceiling / 2 + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cap = Duration::from_secs(30);
+        assert!(backoff(1, cap) <= Duration::from_secs(1));
+        assert!(backoff(3, cap) >= Duration::from_secs(2));
+        for n in 0..40 {
+            assert!(backoff(n, cap) <= cap);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Idempotency-Key: one order per key, replays, mismatches, concurrency.
+
+use crate::helpers::{order_body, spawn_app, ADMIN_KEY};
+use serde_json::Value;
+
+#[tokio::test]
+async fn twenty_concurrent_identical_posts_make_one_order() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let before = app.stock_of("sku-socks").await;
+    let body = order_body("sku-socks", 2);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (app, body) = (app.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = app.post_order_with_key(&body, "checkout-attempt-1").await;
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut token = String::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(
+            status, 201,
+            "every duplicate gets the original response: {body}"
+        );
+        ids.insert(body["orderId"].as_str().unwrap().to_owned());
+        token = body["accessToken"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(ids.len(), 1, "exactly one order: {ids:?}");
+    let id = ids.into_iter().next().unwrap();
+    let done = app.wait_final(&id, &token).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(
+        app.stock_of("sku-socks").await,
+        before - 2,
+        "stock decremented once"
+    );
+    let listed: Value = app
+        .client
+        .get(app.url("/api/orders?limit=100"))
+        .header("X-API-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(app.services.payments.charges_for(&id).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_replays_the_original_response() {
+    let app = spawn_app().await;
+    let body = order_body("sku-cap", 1);
+    let first = app.post_order_with_key(&body, "k-replay").await;
+    assert_eq!(first.status(), 201);
+    let first_body: Value = first.json().await.unwrap();
+    let second = app.post_order_with_key(&body, "k-replay").await;
+    assert_eq!(second.status(), 201);
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        second.headers()["location"].to_str().unwrap(),
+        format!("/api/orders/{}", first_body["orderId"].as_str().unwrap())
+    );
+    let second_body: Value = second.json().await.unwrap();
+    assert_eq!(first_body, second_body);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_422() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.post_order_with_key(&order_body("sku-cap", 1), "k-mismatch")
+            .await
+            .status(),
+        201
+    );
+    let res = app
+        .post_order_with_key(&order_body("sku-cap", 2), "k-mismatch")
+        .await;
+    assert_eq!(res.status(), 422);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+}
+
+#[tokio::test]
+async fn without_a_key_each_post_is_a_new_order() {
+    let app = spawn_app().await;
+    let a: Value = app
+        .post_order(&order_body("sku-cap", 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .post_order(&order_body("sku-cap", 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(a["orderId"], b["orderId"]);
+}

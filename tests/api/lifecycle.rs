@@ -1,0 +1,164 @@
+//! An order's whole life: accepted → COMPLETED with a PDF receipt, or FAILED with a reason.
+
+use crate::helpers::{order_body, pdf_text, spawn_app};
+use orderflow::domain::OrderId;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn an_order_completes_with_a_pdf_receipt() {
+    let app = spawn_app().await;
+    let before = app.stock_of("sku-mug").await;
+    let mut body = order_body("sku-mug", 2);
+    body["items"][0]["price"] = json!("14.00");
+    let res = app.post_order(&body).await;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = res.json().await.unwrap();
+    let id = created["orderId"].as_str().unwrap();
+    let token = created["accessToken"].as_str().unwrap();
+    assert_eq!(location, format!("/api/orders/{id}"));
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(
+        created["total"]["amount"], 2800,
+        "priced from the catalog: 2 × 14.00"
+    );
+
+    let done = app.wait_final(id, token).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["failureReason"], Value::Null);
+    let timeline: Vec<&str> = done["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(timeline, ["PENDING", "PROCESSING", "COMPLETED"]);
+    assert_eq!(done["payment"]["last4"], "4242");
+    assert!(
+        !done.to_string().contains("4242424242424242"),
+        "the card number is never stored"
+    );
+    assert_eq!(app.stock_of("sku-mug").await, before - 2);
+
+    let receipt_url = done["receiptUrl"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(receipt_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let pdf = res.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(text.contains(id), "receipt text names the order: {text}");
+        assert!(text.contains("Stoneware Mug"), "{text}");
+        assert!(text.contains("28.00 USD"), "{text}");
+    }
+
+    let order_id = OrderId::parse(id).unwrap();
+    assert_eq!(app.services.payments.charges_for(id).await.unwrap(), 1);
+    let events = app.services.notifier.recent_events(10).await.unwrap();
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|e| e.order_id == order_id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].event_type.as_str(), "OrderCompleted");
+    assert_eq!(mine[0].customer_email, "ann@example.com");
+    assert_eq!(
+        mine[0].receipt_key.as_deref(),
+        Some(format!("receipts/{id}.pdf").as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_order_over_stock_fails_and_takes_no_stock() {
+    let app = spawn_app().await;
+    let limited = app.stock_of("sku-limited").await;
+    let mug = app.stock_of("sku-mug").await;
+    let mut body = order_body("sku-mug", 1);
+    body["items"] = json!([{"productId": "sku-mug", "quantity": 1}, {"productId": "sku-limited", "quantity": limited + 1}]);
+    let (created, done) = app.place_and_finish(&body).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["failureReason"], "OUT_OF_STOCK");
+    assert_eq!(app.stock_of("sku-limited").await, limited);
+    assert_eq!(
+        app.stock_of("sku-mug").await,
+        mug,
+        "all or nothing: the mug line took nothing either"
+    );
+    let id = created["orderId"].as_str().unwrap();
+    assert_eq!(
+        app.services.payments.charges_for(id).await.unwrap(),
+        0,
+        "no charge"
+    );
+    let res = app
+        .client
+        .get(app.url(&format!("/api/orders/{id}/receipt")))
+        .bearer_auth(created["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let events = app.services.notifier.recent_events(10).await.unwrap();
+    assert!(events.iter().any(|e| e.order_id == id
+        && e.event_type.as_str() == "OrderFailed"
+        && e.failure_reason.as_deref() == Some("OUT_OF_STOCK")));
+}
+
+#[tokio::test]
+async fn a_declined_card_fails_and_restores_stock() {
+    let app = spawn_app().await;
+    let before = app.stock_of("sku-pen").await;
+    let mut body = order_body("sku-pen", 3);
+    body["payment"] = json!({"cardNumber": "4000000000000002"});
+    let (created, done) = app.place_and_finish(&body).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["failureReason"], "PAYMENT_DECLINED");
+    assert_eq!(
+        app.stock_of("sku-pen").await,
+        before,
+        "the reservation was released"
+    );
+    assert_eq!(
+        app.services
+            .payments
+            .charges_for(created["orderId"].as_str().unwrap())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_order_without_a_card_is_invoiced_and_completes() {
+    let app = spawn_app().await;
+    let mut body = order_body("sku-tote", 1);
+    body.as_object_mut().unwrap().remove("payment");
+    body.as_object_mut().unwrap().remove("shippingAddress");
+    let (_, done) = app.place_and_finish(&body).await;
+    assert_eq!(done["status"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn a_stale_price_is_refused_with_price_changed() {
+    let app = spawn_app().await;
+    let mut body = order_body("sku-mug", 1);
+    body["items"][0]["price"] = json!(13.5);
+    let res = app.post_order(&body).await;
+    assert_eq!(res.status(), 409);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "PRICE_CHANGED");
+    assert_eq!(err["error"]["field"], "items[0].price");
+    assert!(err["error"]["message"].as_str().unwrap().contains("14.00"));
+    body["items"][0]["price"] = json!(14);
+    assert_eq!(
+        app.post_order(&body).await.status(),
+        201,
+        "a matching price (as a number) is accepted"
+    );
+}

@@ -1,0 +1,221 @@
+//! The real binary: CLI, config errors, and crash-restart durability (SIGKILL).
+
+use crate::helpers::{order_body, ADMIN_KEY};
+use serde_json::Value;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderflow");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An empty config file, so a machine's /etc/orderflow/orderflow.toml never leaks into a test.
+fn empty_config() -> tempfile::NamedTempFile {
+    tempfile::NamedTempFile::new().unwrap()
+}
+
+fn start(mode: &str, data_dir: &std::path::Path, port: u16, log: &std::path::Path) -> Child {
+    let config = data_dir.with_extension("toml");
+    std::fs::write(&config, "").unwrap();
+    Command::new(BIN)
+        .arg(mode)
+        .env("ORDERFLOW__HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("ORDERFLOW__EMBEDDED__DATA_DIR", data_dir)
+        .env(
+            "ORDERFLOW__HTTP__STATIC_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
+        )
+        .env("ORDERFLOW__AUTH__ADMIN_API_KEYS", ADMIN_KEY)
+        .env("ORDERFLOW__WORKER__RECEIVE_WAIT_SECS", "1")
+        .env("ORDERFLOW__LOG__FORMAT", "json")
+        .env("ORDERFLOW_CONFIG", &config)
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("orderflow starts")
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("orderflow did not become ready at {base}");
+}
+
+#[tokio::test]
+async fn an_order_accepted_before_sigkill_completes_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let client = reqwest::Client::new();
+
+    // 1. `serve` only: the order is accepted and queued, nobody processes it.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = start("serve", &data, port, &dir.path().join("serve.log"));
+    wait_ready(&client, &base).await;
+    let res = client
+        .post(format!("{base}/api/orders"))
+        .header("X-Request-Id", "req-crash-test-1")
+        .json(&order_body("sku-poster", 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let id = created["orderId"].as_str().unwrap().to_owned();
+    let token = created["accessToken"].as_str().unwrap().to_owned();
+    serve.kill().unwrap(); // SIGKILL: no shutdown path runs
+    serve.wait().unwrap();
+
+    // 2. `dev` on the same data dir picks the order up and completes it.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dev_log = dir.path().join("dev.log");
+    let mut dev = start("dev", &data, port, &dev_log);
+    wait_ready(&client, &base).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let o: Value = client
+            .get(format!("{base}/api/orders/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if o["status"] == "COMPLETED" || o["status"] == "FAILED" {
+            break o;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "order never finished: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["status"], "COMPLETED");
+    let products: Value = client
+        .get(format!("{base}/api/products"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let poster = products["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["productId"] == "sku-poster")
+        .unwrap()
+        .clone();
+    let listed: Value = client
+        .get(format!("{base}/api/orders"))
+        .header("X-API-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // 3. SIGTERM: a graceful stop exits 0.
+    let pid = dev.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = dev.wait().unwrap();
+    assert!(status.success(), "dev exits 0 on SIGTERM: {status}");
+
+    assert_eq!(poster["stock"], 20 - 2, "stock taken once");
+    assert_eq!(
+        listed["orders"].as_array().unwrap().len(),
+        1,
+        "nothing doubled"
+    );
+    let mut log = String::new();
+    std::fs::File::open(&dev_log)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let worker_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&id) && l.contains("order status changed"))
+        .collect();
+    assert!(!worker_lines.is_empty(), "worker logged the order:\n{log}");
+    assert!(
+        worker_lines.iter().all(|l| l.contains("req-crash-test-1")),
+        "worker lines carry the request id:\n{log}"
+    );
+    let mut serve_log = String::new();
+    std::fs::File::open(dir.path().join("serve.log"))
+        .unwrap()
+        .read_to_string(&mut serve_log)
+        .unwrap();
+    for secret in [
+        "4242424242424242",
+        "4242 4242 4242 4242",
+        token.as_str(),
+        ADMIN_KEY,
+    ] {
+        assert!(
+            !log.contains(secret) && !serve_log.contains(secret),
+            "a secret reached the log"
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["dev", "serve", "worker", "check-config"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+}
+
+#[test]
+fn check_config_prints_redacted_settings_and_rejects_bad_values() {
+    let config = empty_config();
+    let ok = Command::new(BIN)
+        .arg("check-config")
+        .env("ORDERFLOW_CONFIG", config.path())
+        .env(
+            "ORDERFLOW__AUTH__ADMIN_API_KEYS",
+            "super-secret-admin-key-1",
+        )
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("\"addr\": \"127.0.0.1:8080\""), "{out}");
+    assert!(
+        !out.contains("super-secret-admin-key-1"),
+        "secret redacted: {out}"
+    );
+
+    let bad = Command::new(BIN)
+        .arg("check-config")
+        .env("ORDERFLOW_CONFIG", config.path())
+        .env("ORDERFLOW__WORKER__MAX_RECEIVE_COUNT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("worker.max_receive_count"));
+}

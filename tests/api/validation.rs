@@ -1,0 +1,313 @@
+//! Bad input gets a clear 4xx naming the field, never a 5xx.
+
+use crate::helpers::{order_body, spawn_app_with};
+use serde_json::{json, Value};
+
+fn with(mut body: Value, f: impl FnOnce(&mut Value)) -> Value {
+    f(&mut body);
+    body
+}
+
+#[tokio::test]
+async fn each_bad_input_gets_its_4xx_and_names_the_field() {
+    let app = spawn_app_with(&[], false).await;
+    let good = order_body("sku-mug", 1);
+    let many: Vec<Value> = (0..51)
+        .map(|i| json!({"productId": format!("p{i}"), "quantity": 1}))
+        .collect();
+    let cases: Vec<(&str, Value, u16, Option<&str>)> = vec![
+        (
+            "total is the server's",
+            with(good.clone(), |b| b["total"] = json!(1)),
+            400,
+            Some("total"),
+        ),
+        (
+            "status is the server's",
+            with(good.clone(), |b| b["status"] = json!("COMPLETED")),
+            400,
+            Some("status"),
+        ),
+        (
+            "unknown field",
+            with(good.clone(), |b| b["coupon"] = json!("X")),
+            400,
+            Some("coupon"),
+        ),
+        (
+            "missing customerId",
+            with(good.clone(), |b| {
+                b.as_object_mut().unwrap().remove("customerId");
+            }),
+            400,
+            Some("customerId"),
+        ),
+        (
+            "missing email",
+            with(good.clone(), |b| {
+                b.as_object_mut().unwrap().remove("customerEmail");
+            }),
+            400,
+            Some("customerEmail"),
+        ),
+        (
+            "bad email",
+            with(good.clone(), |b| {
+                b["customerEmail"] = json!("ann.example.com")
+            }),
+            400,
+            Some("customerEmail"),
+        ),
+        (
+            "email not a string",
+            with(good.clone(), |b| b["customerEmail"] = json!(5)),
+            400,
+            Some("customerEmail"),
+        ),
+        (
+            "no items",
+            with(good.clone(), |b| b["items"] = json!([])),
+            400,
+            Some("items"),
+        ),
+        (
+            "items not a list",
+            with(good.clone(), |b| b["items"] = json!({})),
+            400,
+            Some("items"),
+        ),
+        (
+            "too many lines",
+            with(good.clone(), |b| b["items"] = json!(many)),
+            400,
+            Some("items"),
+        ),
+        (
+            "unknown product",
+            with(good.clone(), |b| {
+                b["items"][0]["productId"] = json!("sku-nope")
+            }),
+            400,
+            Some("items[0].productId"),
+        ),
+        (
+            "bad product id",
+            with(good.clone(), |b| b["items"][0]["productId"] = json!("../x")),
+            400,
+            Some("items[0].productId"),
+        ),
+        (
+            "quantity 0",
+            with(good.clone(), |b| b["items"][0]["quantity"] = json!(0)),
+            400,
+            Some("items[0].quantity"),
+        ),
+        (
+            "quantity 101",
+            with(good.clone(), |b| b["items"][0]["quantity"] = json!(101)),
+            400,
+            Some("items[0].quantity"),
+        ),
+        (
+            "quantity negative",
+            with(good.clone(), |b| b["items"][0]["quantity"] = json!(-3)),
+            400,
+            Some("items[0].quantity"),
+        ),
+        (
+            "quantity fraction",
+            with(good.clone(), |b| b["items"][0]["quantity"] = json!(1.5)),
+            400,
+            Some("items[0].quantity"),
+        ),
+        (
+            "quantity string",
+            with(good.clone(), |b| b["items"][0]["quantity"] = json!("2")),
+            400,
+            Some("items[0].quantity"),
+        ),
+        (
+            "quantity huge",
+            with(good.clone(), |b| b["items"][0]["quantity"] = json!(1e300)),
+            400,
+            Some("items[0].quantity"),
+        ),
+        (
+            "price malformed",
+            with(good.clone(), |b| b["items"][0]["price"] = json!("cheap")),
+            400,
+            Some("items[0].price"),
+        ),
+        (
+            "line total is the server's",
+            with(good.clone(), |b| b["items"][0]["lineTotal"] = json!(1)),
+            400,
+            Some("items[0].lineTotal"),
+        ),
+        (
+            "duplicate product line",
+            with(
+                good.clone(),
+                |b| b["items"] = json!([{"productId":"sku-mug","quantity":1},{"productId":"sku-mug","quantity":1}]),
+            ),
+            400,
+            Some("items[1].productId"),
+        ),
+        (
+            "bad card",
+            with(good.clone(), |b| b["payment"]["cardNumber"] = json!("1234")),
+            400,
+            Some("payment.cardNumber"),
+        ),
+        (
+            "card fails checksum",
+            with(good.clone(), |b| {
+                b["payment"]["cardNumber"] = json!("4242424242424241")
+            }),
+            400,
+            Some("payment.cardNumber"),
+        ),
+        (
+            "cvc not accepted",
+            with(good.clone(), |b| b["payment"]["cvc"] = json!("123")),
+            400,
+            Some("payment.cvc"),
+        ),
+        (
+            "country",
+            with(good.clone(), |b| {
+                b["shippingAddress"]["country"] = json!("United States")
+            }),
+            400,
+            Some("shippingAddress.country"),
+        ),
+        (
+            "empty city",
+            with(good.clone(), |b| b["shippingAddress"]["city"] = json!("  ")),
+            400,
+            Some("shippingAddress.city"),
+        ),
+        (
+            "address not an object",
+            with(good.clone(), |b| b["shippingAddress"] = json!("1 Main St")),
+            400,
+            Some("shippingAddress"),
+        ),
+        ("body not an object", json!([1, 2]), 400, None),
+    ];
+    for (name, body, status, field) in cases {
+        let res = app.post_order(&body).await;
+        let got = res.status().as_u16();
+        let err: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{name}: {err}");
+        assert!(
+            err["error"]["code"].is_string() && err["error"]["message"].is_string(),
+            "{name}: {err}"
+        );
+        if let Some(f) = field {
+            assert_eq!(err["error"]["field"], f, "{name}: {err}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_mistyped_bodies() {
+    let app = spawn_app_with(&[], false).await;
+    let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
+        (
+            "malformed JSON",
+            "{\"customerId\": ".into(),
+            Some("application/json"),
+            400,
+            "MALFORMED_JSON",
+        ),
+        (
+            "empty body",
+            String::new(),
+            Some("application/json"),
+            400,
+            "MALFORMED_JSON",
+        ),
+        (
+            "not UTF-8 JSON",
+            "\u{0}\u{1}".into(),
+            Some("application/json"),
+            400,
+            "MALFORMED_JSON",
+        ),
+        (
+            "text/plain",
+            order_body("sku-mug", 1).to_string(),
+            Some("text/plain"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "no content type",
+            order_body("sku-mug", 1).to_string(),
+            None,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "form encoded",
+            "a=b".into(),
+            Some("application/x-www-form-urlencoded"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "oversized",
+            format!("{{\"customerId\":\"{}\"}}", "x".repeat(70 * 1024)),
+            Some("application/json"),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ];
+    for (name, body, ct, status, code) in cases {
+        let res = app.post_raw(&body, ct).await;
+        assert_eq!(res.status().as_u16(), status, "{name}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["code"], code, "{name}: {err}");
+    }
+    let ok = app
+        .post_raw(
+            &order_body("sku-mug", 1).to_string(),
+            Some("application/json; charset=utf-8"),
+        )
+        .await;
+    assert_eq!(ok.status(), 201, "a charset parameter is fine");
+}
+
+#[tokio::test]
+async fn a_bad_idempotency_key_is_400() {
+    let app = spawn_app_with(&[], false).await;
+    let res = app
+        .post_order_with_key(&order_body("sku-mug", 1), &"k".repeat(256))
+        .await;
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["field"], "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = spawn_app_with(&[], false).await;
+    let res = app.client.get(app.url("/api/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "NOT_FOUND"
+    );
+    let res = app
+        .client
+        .delete(app.url("/api/orders"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+}

@@ -1,0 +1,147 @@
+//! Worker behaviour: poison messages, duplicates and redeliveries never double an effect.
+
+use crate::helpers::{order_body, spawn_app, spawn_app_with};
+use orderflow::conformance::eventually;
+use orderflow::domain::{OrderId, OrderStatus};
+use orderflow::ports::{ChargeRequest, OrderMessage};
+use orderflow::worker::{StepOutcome, Worker};
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test]
+async fn poison_messages_go_straight_to_the_dead_letter_queue() {
+    let app = spawn_app().await;
+    let q = app.services.queue.clone();
+    q.send("this is not json").await.unwrap();
+    let unknown = serde_json::to_string(&OrderMessage {
+        order_id: OrderId::generate().to_string(),
+        request_id: None,
+    })
+    .unwrap();
+    q.send(&unknown).await.unwrap();
+    q.send(r#"{"orderId":"../../etc/passwd"}"#).await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "three messages dead-lettered",
+        || async {
+            let d = q.depth().await.unwrap();
+            d.dead_letters == 3 && d.visible == 0 && d.in_flight == 0
+        },
+    )
+    .await;
+    let dead = q.peek_dead_letters(10).await.unwrap();
+    assert!(
+        dead.iter().all(|d| d.receive_count == 1),
+        "dead-lettered on the first receive, no retries burnt"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_messages_change_nothing() {
+    let app = spawn_app().await;
+    let before = app.stock_of("sku-kettle").await;
+    let (created, done) = app.place_and_finish(&order_body("sku-kettle", 1)).await;
+    assert_eq!(done["status"], "COMPLETED");
+    let id = created["orderId"].as_str().unwrap();
+    let receipt_path = app.data_dir.path().join(format!("receipts/{id}.pdf"));
+    let modified = std::fs::metadata(&receipt_path)
+        .unwrap()
+        .modified()
+        .unwrap();
+    let msg = serde_json::to_string(&OrderMessage {
+        order_id: id.into(),
+        request_id: None,
+    })
+    .unwrap();
+    for _ in 0..3 {
+        app.services.queue.send(&msg).await.unwrap();
+    }
+    let q = app.services.queue.clone();
+    eventually(Duration::from_secs(10), "duplicates consumed", || async {
+        let d = q.depth().await.unwrap();
+        d.visible == 0 && d.in_flight == 0
+    })
+    .await;
+    assert_eq!(app.stock_of("sku-kettle").await, before - 1);
+    assert_eq!(app.services.payments.charges_for(id).await.unwrap(), 1);
+    let events = app.services.notifier.recent_events(50).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.order_id == id).count(),
+        1,
+        "notified once"
+    );
+    assert_eq!(
+        std::fs::metadata(&receipt_path)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified,
+        "not re-rendered"
+    );
+    assert_eq!(q.depth().await.unwrap().dead_letters, 0);
+}
+
+/// A worker that died after reserving and charging: the redelivery finishes the order
+/// without a second reservation or charge.
+#[tokio::test]
+async fn a_redelivery_after_a_crash_mid_order_completes_once() {
+    let app = spawn_app_with(&[], false).await;
+    let before = app.stock_of("sku-beans").await;
+    let created: Value = app
+        .post_order(&order_body("sku-beans", 4))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = OrderId::parse(created["orderId"].as_str().unwrap()).unwrap();
+    let s = &app.services;
+
+    // The first attempt got this far: PROCESSING, stock reserved, card charged. Then it died.
+    let mut order = s.store.get_order(&id).await.unwrap().unwrap();
+    order
+        .transition(OrderStatus::Processing, None, chrono::Utc::now())
+        .unwrap();
+    s.store
+        .update_order(&order, OrderStatus::Pending)
+        .await
+        .unwrap();
+    s.store
+        .reserve_stock(&id, &order.stock_lines())
+        .await
+        .unwrap();
+    s.payments
+        .charge(&ChargeRequest {
+            idempotency_key: id.to_string(),
+            amount: order.total,
+            payment_token: order.payment.as_ref().map(|p| p.token.clone()),
+        })
+        .await
+        .unwrap();
+    let first = s.queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+
+    let settings = crate::helpers::test_settings(app.data_dir.path(), &[]);
+    let worker = Worker::new(s.clone(), settings.worker.clone(), "Test Shop".into());
+    assert_eq!(
+        worker.process(&first[0]).await,
+        StepOutcome::Completed(id.clone())
+    );
+    assert_eq!(app.stock_of("sku-beans").await, before - 4, "reserved once");
+    assert_eq!(
+        s.payments.charges_for(id.as_str()).await.unwrap(),
+        1,
+        "charged once"
+    );
+    let depth = s.queue.depth().await.unwrap();
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (0, 0),
+        "the message was deleted"
+    );
+    // Processing the same delivery again is harmless.
+    assert_eq!(
+        worker.process(&first[0]).await,
+        StepOutcome::Completed(id.clone())
+    );
+    assert_eq!(s.notifier.recent_events(10).await.unwrap().len(), 1);
+}

@@ -1,0 +1,152 @@
+//! The port conformance suite against the embedded adapter family (fresh data dir per test).
+
+use orderflow::adapters::embedded::{
+    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, FileReceiptStore, SimulatedGateway,
+};
+use orderflow::conformance as c;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+
+const VISIBILITY: Duration = Duration::from_secs(1);
+const MAX_RECEIVES: u32 = 3;
+
+fn queue() -> (TempDir, c::QueueFixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let queue =
+        EmbeddedQueue::open(&dir.path().join("queue.sqlite3"), VISIBILITY, MAX_RECEIVES).unwrap();
+    (
+        dir,
+        c::QueueFixture {
+            queue: Arc::new(queue),
+            visibility: VISIBILITY,
+            max_receive_count: MAX_RECEIVES,
+        },
+    )
+}
+
+fn store() -> (TempDir, Arc<EmbeddedStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.sqlite3")).unwrap();
+    (dir, Arc::new(s))
+}
+
+#[tokio::test]
+async fn queue_send_receive_delete() {
+    let (_d, f) = queue();
+    c::queue_send_receive_delete(&f).await;
+}
+
+#[tokio::test]
+async fn queue_visibility_timeout_redelivers() {
+    let (_d, f) = queue();
+    c::queue_visibility_timeout_redelivers(&f).await;
+}
+
+#[tokio::test]
+async fn queue_dead_letters_after_max_receives() {
+    let (_d, f) = queue();
+    c::queue_dead_letters_after_max_receives(&f).await;
+}
+
+#[tokio::test]
+async fn queue_extend_visibility() {
+    let (_d, f) = queue();
+    c::queue_extend_visibility(&f).await;
+}
+
+#[tokio::test]
+async fn queue_explicit_dead_letter_and_redrive() {
+    let (_d, f) = queue();
+    c::queue_explicit_dead_letter_and_redrive(&f).await;
+}
+
+#[tokio::test]
+async fn queue_long_poll_wakes_on_send() {
+    let (_d, f) = queue();
+    c::queue_long_poll_wakes_on_send(&f).await;
+}
+
+#[tokio::test]
+async fn queue_batches() {
+    let (_d, f) = queue();
+    c::queue_batches(&f).await;
+}
+
+/// Durability: a message sent survives closing and reopening the queue's file.
+#[tokio::test]
+async fn queue_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.sqlite3");
+    {
+        let q = EmbeddedQueue::open(&path, VISIBILITY, MAX_RECEIVES).unwrap();
+        orderflow::ports::OrderQueue::send(&q, "durable")
+            .await
+            .unwrap();
+    }
+    let q = EmbeddedQueue::open(&path, VISIBILITY, MAX_RECEIVES).unwrap();
+    let got = orderflow::ports::OrderQueue::receive(&q, 1, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "durable");
+}
+
+#[tokio::test]
+async fn store_orders_and_conditional_updates() {
+    let (_d, s) = store();
+    c::store_orders_and_conditional_updates(s.as_ref()).await;
+}
+
+#[tokio::test]
+async fn store_concurrent_transitions_have_one_winner() {
+    let (_d, s) = store();
+    c::store_concurrent_transitions_have_one_winner(s).await;
+}
+
+#[tokio::test]
+async fn store_lists_orders_newest_first() {
+    let (_d, s) = store();
+    c::store_lists_orders_newest_first(s.as_ref()).await;
+}
+
+#[tokio::test]
+async fn store_reservations_are_atomic_and_idempotent() {
+    let (_d, s) = store();
+    c::store_reservations_are_atomic_and_idempotent(s.as_ref()).await;
+}
+
+#[tokio::test]
+async fn store_idempotency_records() {
+    let (_d, s) = store();
+    c::store_idempotency_records(s).await;
+}
+
+#[tokio::test]
+async fn receipts_roundtrip() {
+    let dir = tempfile::tempdir().unwrap();
+    c::receipts_roundtrip(&FileReceiptStore::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn notifier_records_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = EmbeddedNotifier::open(&dir.path().join("notifier.sqlite3")).unwrap();
+    c::notifier_records_each_event_once(&n).await;
+    assert!(
+        !orderflow::ports::Notifier::recent_events(&n, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the embedded notifier keeps a record"
+    );
+}
+
+#[tokio::test]
+async fn payments_charge_once_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    c::payments_charge_once_per_key(
+        &SimulatedGateway::open(&dir.path().join("payments.sqlite3")).unwrap(),
+    )
+    .await;
+}
