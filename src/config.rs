@@ -198,6 +198,9 @@ pub struct CatalogSettings {
 pub struct OrderSettings {
     /// How long an Idempotency-Key is remembered.
     pub idempotency_ttl_secs: u64,
+    /// How long a duplicate request waits for the original (same Idempotency-Key) to
+    /// finish before it is answered 409 `IDEMPOTENCY_IN_FLIGHT`.
+    pub idempotency_wait_ms: u64,
     /// Printed on receipts.
     pub shop_name: String,
 }
@@ -206,6 +209,7 @@ impl Default for OrderSettings {
     fn default() -> Self {
         OrderSettings {
             idempotency_ttl_secs: 24 * 3600,
+            idempotency_wait_ms: 5000,
             shop_name: "Orderflow Shop".into(),
         }
     }
@@ -331,6 +335,12 @@ impl Settings {
             return Err(invalid(
                 "orders.idempotency_ttl_secs",
                 "must be at least 60",
+            ));
+        }
+        if self.orders.idempotency_wait_ms > 60_000 {
+            return Err(invalid(
+                "orders.idempotency_wait_ms",
+                "must be at most 60000",
             ));
         }
         if self.orders.shop_name.trim().is_empty() {

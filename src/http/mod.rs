@@ -189,7 +189,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .route(web::get().to(orders::get_receipt))
             .default_service(json_405()),
     )
-    .service(web::resource("/").route(web::get().to(index)))
+    .service(
+        web::resource("/")
+            .route(web::get().to(index))
+            .route(web::head().to(index)),
+    )
     .service(actix_files::Files::new("/static", static_dir).use_etag(true));
 }
 

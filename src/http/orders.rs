@@ -20,8 +20,6 @@ use std::time::Duration;
 
 /// How long one request holds an Idempotency-Key before another may take over.
 const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(30);
-/// How long a duplicate waits for the original request to finish before answering 409.
-const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(5);
 
 pub fn sha256_hex(data: &[u8]) -> String {
     let digest = Sha256::digest(data);
@@ -134,7 +132,8 @@ pub async fn create_order(
     let fingerprint = sha256_hex(format!("POST /api/orders\n{value}").as_bytes());
     let store = &state.services.store;
     let ttl = Duration::from_secs(state.settings.orders.idempotency_ttl_secs);
-    let deadline = tokio::time::Instant::now() + IDEMPOTENCY_WAIT;
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(state.settings.orders.idempotency_wait_ms);
     loop {
         let began = store
             .idempotency_begin(key.as_str(), &fingerprint, IDEMPOTENCY_LEASE, ttl)

@@ -103,3 +103,37 @@ async fn without_a_key_each_post_is_a_new_order() {
         .unwrap();
     assert_ne!(a["orderId"], b["orderId"]);
 }
+
+#[tokio::test]
+async fn a_key_still_in_flight_is_409_after_a_short_wait() {
+    let app =
+        crate::helpers::spawn_app_with(&[("ORDERFLOW__ORDERS__IDEMPOTENCY_WAIT_MS", "200")], false)
+            .await;
+    let body = order_body("sku-cap", 1);
+    // Another request holds the key (same body, so the same fingerprint) and has not finished.
+    let fingerprint = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    let lease = std::time::Duration::from_secs(30);
+    let ttl = std::time::Duration::from_secs(3600);
+    app.services
+        .store
+        .idempotency_begin("k-busy", &fingerprint, lease, ttl)
+        .await
+        .unwrap();
+    let res = app.post_order_with_key(&body, "k-busy").await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "IDEMPOTENCY_IN_FLIGHT");
+    let listed: Value = app.get_as_admin("/api/orders").await.json().await.unwrap();
+    assert!(
+        listed["orders"].as_array().unwrap().is_empty(),
+        "no order was created"
+    );
+    // Once the holder gives up its lease, a retry takes over and places the order.
+    app.services
+        .store
+        .idempotency_release("k-busy")
+        .await
+        .unwrap();
+    assert_eq!(app.post_order_with_key(&body, "k-busy").await.status(), 201);
+}

@@ -145,3 +145,91 @@ async fn a_redelivery_after_a_crash_mid_order_completes_once() {
     );
     assert_eq!(s.notifier.recent_events(10).await.unwrap().len(), 1);
 }
+
+/// A receipt store that is down for its first `failures` writes.
+struct FlakyReceipts {
+    inner: std::sync::Arc<dyn orderflow::ports::ReceiptStore>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl orderflow::ports::ReceiptStore for FlakyReceipts {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> orderflow::ports::PortResult<()> {
+        use std::sync::atomic::Ordering;
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(orderflow::ports::PortError::Unavailable(
+                "receipt store is down".into(),
+            ));
+        }
+        self.inner.put(key, bytes).await
+    }
+    async fn exists(&self, key: &str) -> orderflow::ports::PortResult<bool> {
+        self.inner.exists(key).await
+    }
+    async fn link(&self, key: &str) -> orderflow::ports::PortResult<orderflow::ports::ReceiptLink> {
+        self.inner.link(key).await
+    }
+}
+
+/// A dependency that fails transiently leaves the message for a retry; the retry finishes
+/// the order with one reservation and one charge.
+#[tokio::test]
+async fn transient_failures_are_retried_without_doubling_effects() {
+    let app = spawn_app_with(&[], false).await;
+    let before = app.stock_of("sku-candle").await;
+    let created: Value = app
+        .post_order(&order_body("sku-candle", 2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = OrderId::parse(created["orderId"].as_str().unwrap()).unwrap();
+    let mut services = app.services.clone();
+    services.receipts = std::sync::Arc::new(FlakyReceipts {
+        inner: app.services.receipts.clone(),
+        failures: 2.into(),
+    });
+    let settings = crate::helpers::test_settings(app.data_dir.path(), &[]);
+    let worker = Worker::new(services, settings.worker.clone(), "Test Shop".into());
+
+    let mut outcomes = Vec::new();
+    for attempt in 1..=3u32 {
+        let got = app
+            .services
+            .queue
+            .receive(1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "attempt {attempt}: the message came back");
+        assert_eq!(got[0].receive_count, attempt);
+        outcomes.push(worker.process(&got[0]).await);
+    }
+    assert!(matches!(outcomes[0], StepOutcome::Retry(_)), "{outcomes:?}");
+    assert!(matches!(outcomes[1], StepOutcome::Retry(_)), "{outcomes:?}");
+    assert_eq!(outcomes[2], StepOutcome::Completed(id.clone()));
+    assert_eq!(
+        app.stock_of("sku-candle").await,
+        before - 2,
+        "reserved once over three attempts"
+    );
+    assert_eq!(
+        app.services
+            .payments
+            .charges_for(id.as_str())
+            .await
+            .unwrap(),
+        1,
+        "charged once"
+    );
+    let order = app.services.store.get_order(&id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::Completed);
+    assert_eq!(
+        order.timeline.len(),
+        3,
+        "PENDING, PROCESSING, COMPLETED: no repeated entries"
+    );
+}
