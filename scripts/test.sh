@@ -2,8 +2,9 @@
 # The whole test suite: installs what the tests need where it is missing, then runs
 # formatting, lints and every test. `.ci/run` runs exactly this.
 #
-# Needs: the Rust toolchain. Installs (Debian/Ubuntu, via apt): poppler-utils (pdftotext,
-# to read receipt PDFs). With CI=true a tool that cannot be installed is a failure.
+# Needs: the Rust toolchain and python3. Installs where missing: poppler-utils (pdftotext,
+# to read receipt PDFs; via apt) and moto's AWS emulator (`moto[server]` from PyPI, into
+# ./.venv-moto). With CI=true a tool that cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,22 @@ need() { # need COMMAND PACKAGE
 }
 
 need pdftotext poppler-utils
+
+# moto's server: the AWS-protocol emulator the aws adapter family is tested against.
+MOTO_SPEC='moto[server]>=5.1,<6'
+if [ ! -x .venv-moto/bin/moto_server ]; then
+    log "installing $MOTO_SPEC into .venv-moto"
+    if ! { python3 -m venv .venv-moto && .venv-moto/bin/pip install -q "$MOTO_SPEC"; }; then
+        rm -rf .venv-moto
+        if [ "${CI:-}" = "true" ]; then
+            echo "error: moto could not be installed; CI must run the AWS tests" >&2
+            exit 1
+        fi
+        echo "warning: moto could not be installed; the AWS-family tests will be skipped" >&2
+    fi
+fi
+export MOTO_SERVER="$PWD/.venv-moto/bin/moto_server"
+[ -x "$MOTO_SERVER" ] || unset MOTO_SERVER
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -25,7 +25,7 @@ impl Services {
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Services> {
         let services = match settings.backend {
             Backend::Embedded => Self::embedded(settings)?,
-            Backend::Aws => anyhow::bail!("backend `aws` is not available in this build"),
+            Backend::Aws => crate::adapters::aws::services(&settings.aws).await,
         };
         let products = crate::catalog::load(settings.catalog.file.as_deref())?;
         let added = services

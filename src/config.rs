@@ -85,6 +85,8 @@ pub struct Settings {
     #[serde(default)]
     pub embedded: EmbeddedSettings,
     #[serde(default)]
+    pub aws: AwsSettings,
+    #[serde(default)]
     pub worker: WorkerSettings,
     #[serde(default)]
     pub auth: AuthSettings,
@@ -132,6 +134,97 @@ impl Default for EmbeddedSettings {
         EmbeddedSettings {
             data_dir: PathBuf::from("./data"),
         }
+    }
+}
+
+/// Resource names for `backend = "aws"`. Terraform (or `orderflow bootstrap` against an
+/// emulator) creates the resources; nothing here defaults to an emulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSettings {
+    /// Region; else the SDK's default chain (AWS_REGION, profile, instance metadata).
+    pub region: Option<String>,
+    /// An alternative endpoint (an emulator); `AWS_ENDPOINT_URL` is honoured too. S3 then
+    /// uses path-style addressing.
+    pub endpoint_url: Option<String>,
+    pub queue_url: String,
+    pub dlq_url: String,
+    /// Orders, with the `by-status` and `by-time` indexes.
+    pub orders_table: String,
+    /// Products and stock.
+    pub products_table: String,
+    /// Idempotency records, reservations, charges, event markers, leases (with a TTL).
+    pub state_table: String,
+    pub receipts_bucket: String,
+    pub events_topic_arn: String,
+    pub alarms_topic_arn: String,
+    /// Lifetime of presigned receipt URLs.
+    pub presign_secs: u64,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            queue_url: String::new(),
+            dlq_url: String::new(),
+            orders_table: String::new(),
+            products_table: String::new(),
+            state_table: String::new(),
+            receipts_bucket: String::new(),
+            events_topic_arn: String::new(),
+            alarms_topic_arn: String::new(),
+            presign_secs: 300,
+        }
+    }
+}
+
+impl AwsSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let required: [(&'static str, &str); 8] = [
+            ("aws.queue_url", &self.queue_url),
+            ("aws.dlq_url", &self.dlq_url),
+            ("aws.orders_table", &self.orders_table),
+            ("aws.products_table", &self.products_table),
+            ("aws.state_table", &self.state_table),
+            ("aws.receipts_bucket", &self.receipts_bucket),
+            ("aws.events_topic_arn", &self.events_topic_arn),
+            ("aws.alarms_topic_arn", &self.alarms_topic_arn),
+        ];
+        for (key, value) in required {
+            if value.trim().is_empty() {
+                return Err(invalid(key, "must be set when backend = \"aws\""));
+            }
+        }
+        for (key, value) in [
+            ("aws.queue_url", &self.queue_url),
+            ("aws.dlq_url", &self.dlq_url),
+        ] {
+            if !value.starts_with("https://") && !value.starts_with("http://") {
+                return Err(invalid(
+                    key,
+                    "must be a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("aws.events_topic_arn", &self.events_topic_arn),
+            ("aws.alarms_topic_arn", &self.alarms_topic_arn),
+        ] {
+            if !value.starts_with("arn:") {
+                return Err(invalid(key, "must be an SNS topic ARN (arn:aws:sns:…)"));
+            }
+        }
+        if let Some(url) = &self.endpoint_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(invalid("aws.endpoint_url", "must be an http(s) URL"));
+            }
+        }
+        if !(1..=604_800).contains(&self.presign_secs) {
+            return Err(invalid("aws.presign_secs", "must be between 1 and 604800"));
+        }
+        Ok(())
     }
 }
 
@@ -356,10 +449,7 @@ impl Settings {
             ));
         }
         if self.backend == Backend::Aws {
-            return Err(invalid(
-                "backend",
-                "`aws` is not available in this build yet; use `embedded`",
-            ));
+            self.aws.validate()?;
         }
         Ok(())
     }
@@ -428,6 +518,7 @@ mod tests {
             ("ORDERFLOW__WORKER__CONCURRENCY", "lots", "concurrency"),
             ("ORDERFLOW__HTTP__ADDR", "nowhere", "http.addr"),
             ("ORDERFLOW__BACKEND", "cloud", "backend"),
+            ("ORDERFLOW__BACKEND", "aws", "aws.queue_url"),
             (
                 "ORDERFLOW__AUTH__ADMIN_API_KEYS",
                 "short",

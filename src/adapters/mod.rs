@@ -1,5 +1,7 @@
-//! Adapter families implementing the ports. `embedded` is the default (local, durable,
-//! no AWS account); `aws` (SDK clients) comes next. [`crate::app::Services`] picks one
-//! family from config at start-up.
+//! Adapter families implementing the ports, picked from config at start-up by
+//! [`crate::app::Services`]: `embedded` (the default: local, durable, no AWS account) and
+//! `aws` (the SDK clients). Both pass the same conformance suite.
 
+pub mod aws;
 pub mod embedded;
+pub mod simulated;

@@ -63,3 +63,36 @@ impl Receipt {
         }
     }
 }
+
+/// The file name part of a receipt key, if the key is `receipts/<name>` with a name of
+/// letters, digits, `.`, `_` and `-` that does not start with `.`: nothing that could address
+/// another folder or prefix. Every receipt store checks keys with this.
+pub fn receipt_key_name(key: &str) -> Option<&str> {
+    key.strip_prefix("receipts/").filter(|n| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_keys_cannot_escape() {
+        let id = OrderId::generate();
+        assert!(receipt_key_name(&receipt_key(&id)).is_some());
+        for bad in [
+            "receipts/../x.pdf",
+            "receipts/",
+            "other/x.pdf",
+            "receipts/.hidden",
+            "receipts/a/b.pdf",
+            "/etc/passwd",
+        ] {
+            assert_eq!(receipt_key_name(bad), None, "{bad}");
+        }
+    }
+}

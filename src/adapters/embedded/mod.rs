@@ -16,7 +16,7 @@ pub mod sqlite;
 mod store;
 
 pub use notifier::EmbeddedNotifier;
-pub use payment::{SimulatedGateway, DECLINED_CARD};
+pub use payment::SimulatedGateway;
 pub use queue::EmbeddedQueue;
 pub use receipts::FileReceiptStore;
 pub use store::EmbeddedStore;

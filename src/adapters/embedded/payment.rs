@@ -1,8 +1,5 @@
-//! The simulated payment gateway, with a durable charge ledger in SQLite.
-//!
-//! Test cards behave like a real gateway's test mode: `4000000000000002` is declined,
-//! every other card that passes the checksum is approved, and no card (pay on invoice)
-//! is approved. Each idempotency key is charged at most once; its first outcome is replayed.
+//! The simulated payment gateway ([`crate::adapters::simulated`]) with a durable charge
+//! ledger in SQLite. Each idempotency key is charged at most once; its first outcome is replayed.
 
 use super::sqlite::{now_ms, Db};
 use crate::domain::{CardNumber, PaymentMethod};
@@ -10,10 +7,6 @@ use crate::ports::{ChargeOutcome, ChargeRequest, PaymentGateway, PortResult};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use std::path::Path;
-
-/// The test card the simulated gateway always declines.
-pub const DECLINED_CARD: &str = "4000000000000002";
-const DECLINED_TOKEN: &str = "tok_sim_declined";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS charges (
@@ -42,16 +35,7 @@ impl SimulatedGateway {
 #[async_trait]
 impl PaymentGateway for SimulatedGateway {
     async fn tokenize(&self, card: &CardNumber) -> PortResult<PaymentMethod> {
-        let token = if card.digits() == DECLINED_CARD {
-            DECLINED_TOKEN.to_owned()
-        } else {
-            format!("tok_sim_{}", uuid::Uuid::new_v4().simple())
-        };
-        Ok(PaymentMethod {
-            token,
-            brand: card.brand().to_owned(),
-            last4: card.last4().to_owned(),
-        })
+        Ok(crate::adapters::simulated::tokenize(card))
     }
 
     async fn charge(&self, req: &ChargeRequest) -> PortResult<ChargeOutcome> {
@@ -70,11 +54,7 @@ impl PaymentGateway for SimulatedGateway {
                     Some((o, id, _)) if o == "approved" => ChargeOutcome::Approved { charge_id: id.unwrap_or_default() },
                     Some((_, _, code)) => ChargeOutcome::Declined { code: code.unwrap_or_default() },
                     None => {
-                        let outcome = if req.payment_token.as_deref() == Some(DECLINED_TOKEN) {
-                            ChargeOutcome::Declined { code: "card_declined".into() }
-                        } else {
-                            ChargeOutcome::Approved { charge_id: format!("ch_sim_{}", uuid::Uuid::new_v4().simple()) }
-                        };
+                        let outcome = crate::adapters::simulated::decide(req.payment_token.as_deref());
                         let (kind, id, code) = match &outcome {
                             ChargeOutcome::Approved { charge_id } => ("approved", Some(charge_id.clone()), None),
                             ChargeOutcome::Declined { code } => ("declined", None, Some(code.clone())),

@@ -20,14 +20,7 @@ impl FileReceiptStore {
 
     /// Maps a key to a path, refusing anything but `receipts/<safe name>`.
     fn path(&self, key: &str) -> PortResult<PathBuf> {
-        let name = key
-            .strip_prefix("receipts/")
-            .filter(|n| {
-                !n.is_empty()
-                    && !n.starts_with('.')
-                    && n.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            })
+        let name = crate::domain::receipt::receipt_key_name(key)
             .ok_or_else(|| PortError::Precondition(format!("invalid receipt key {key:?}")))?;
         Ok(self.root.join("receipts").join(name))
     }

@@ -1,0 +1,735 @@
+//! DynamoDB order store and payment ledger.
+//!
+//! Tables (created by Terraform, or `orderflow bootstrap` against an emulator):
+//! - orders: key `orderId`; `status`, `kind` (always "order"), `createdAt`, `body` (the order
+//!   as JSON). GSI `by-status` (`status`, `orderId`) and `by-time` (`kind`, `orderId`):
+//!   order ids are time-ordered, so both list newest first.
+//! - products: key `productId`; `name`, `description`, `priceAmount`, `currency`, `stock`, `position`.
+//! - state: key `pk` with prefixes `idem#`, `resv#`, `charge#`, `event#`, `lease#`; a `ttl`
+//!   attribute (epoch seconds) expires idempotency records.
+
+use super::{now_ms, sdk_err};
+use crate::domain::{
+    CardNumber, Currency, Money, Order, OrderId, OrderStatus, PaymentMethod, Product, ProductId,
+};
+use crate::ports::{
+    ChargeOutcome, ChargeRequest, IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore,
+    PaymentGateway, PortError, PortResult, Reservation, StoredResponse,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+fn get_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+fn corrupt(what: impl std::fmt::Display) -> PortError {
+    PortError::Unexpected(anyhow::anyhow!("corrupt item: {what}"))
+}
+fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
+    serde_json::to_string(v).map_err(|e| PortError::Unexpected(e.into()))
+}
+fn from_json<T: serde::de::DeserializeOwned>(v: &str) -> PortResult<T> {
+    serde_json::from_str(v).map_err(corrupt)
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn failed_conditions(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Option<Vec<bool>> {
+    match e.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(t) => Some(
+            t.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+pub struct DynamoStore {
+    client: Client,
+    orders: String,
+    products: String,
+    state: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, orders: String, products: String, state: String) -> Self {
+        DynamoStore {
+            client,
+            orders,
+            products,
+            state,
+        }
+    }
+
+    fn order_item(order: &Order) -> PortResult<Item> {
+        Ok(HashMap::from([
+            ("orderId".to_owned(), s(order.order_id.as_str())),
+            ("status".to_owned(), s(order.status.as_str())),
+            ("kind".to_owned(), s("order")),
+            (
+                "createdAt".to_owned(),
+                n(order.created_at.timestamp_millis()),
+            ),
+            ("body".to_owned(), s(to_json(order)?)),
+        ]))
+    }
+
+    async fn get_state(&self, pk: &str) -> PortResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.state)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("dynamodb GetItem", e))?;
+        Ok(out.item)
+    }
+
+    fn reservation_state(item: &Item) -> Reservation {
+        if get_s(item, "state") == Some("held") {
+            Reservation::AlreadyReserved
+        } else {
+            Reservation::Released
+        }
+    }
+
+    fn stock_update(&self, product: &ProductId, delta: i64, guard: bool) -> TransactWriteItem {
+        let mut u = Update::builder()
+            .table_name(&self.products)
+            .key("productId", s(product.as_str()))
+            .expression_attribute_values(":q", n(delta.abs()));
+        u = if delta < 0 {
+            u.update_expression("SET stock = stock - :q")
+        } else {
+            u.update_expression("SET stock = stock + :q")
+        };
+        u = if guard {
+            u.condition_expression("attribute_exists(productId) AND stock >= :q")
+        } else {
+            u.condition_expression("attribute_exists(productId)")
+        };
+        TransactWriteItem::builder()
+            .update(u.build().expect("update is complete"))
+            .build()
+    }
+}
+
+fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str) -> PortResult<Item> {
+    let bad = || PortError::Precondition("malformed cursor".into());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let id = plain.get("orderId").ok_or_else(bad)?;
+    OrderId::parse(id).map_err(|_| bad())?;
+    if plain
+        .keys()
+        .any(|k| !["orderId", "status", "kind"].contains(&k.as_str()))
+    {
+        return Err(bad());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+#[async_trait]
+impl OrderStore for DynamoStore {
+    async fn ping(&self) -> PortResult<()> {
+        self.client
+            .describe_table()
+            .table_name(&self.orders)
+            .send()
+            .await
+            .map_err(|e| sdk_err("dynamodb DescribeTable", e))?;
+        Ok(())
+    }
+
+    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
+        let mut inserted = 0;
+        for (i, p) in products.iter().enumerate() {
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.products)
+                .item("productId", s(p.product_id.as_str()))
+                .item("name", s(&p.name))
+                .item("description", s(&p.description))
+                .item("priceAmount", n(p.unit_price.amount))
+                .item("currency", s(p.unit_price.currency.as_str()))
+                .item("stock", n(p.stock))
+                .item("position", n(i))
+                .condition_expression("attribute_not_exists(productId)")
+                .send()
+                .await;
+            match res {
+                Ok(_) => inserted += 1,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(sdk_err("dynamodb PutItem (product)", e)),
+            }
+        }
+        Ok(inserted)
+    }
+
+    async fn list_products(&self) -> PortResult<Vec<Product>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.products)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("dynamodb Scan (products)", e))?;
+            for item in page.items() {
+                let id = get_s(item, "productId").ok_or_else(|| corrupt("product without id"))?;
+                out.push((
+                    get_n(item, "position").unwrap_or(i64::MAX),
+                    Product {
+                        product_id: ProductId::parse(id).map_err(corrupt)?,
+                        name: get_s(item, "name").unwrap_or_default().to_owned(),
+                        description: get_s(item, "description").unwrap_or_default().to_owned(),
+                        unit_price: Money::new(
+                            get_n(item, "priceAmount").ok_or_else(|| corrupt(id))?,
+                            Currency::parse(get_s(item, "currency").unwrap_or_default())
+                                .map_err(corrupt)?,
+                        ),
+                        stock: u32::try_from(get_n(item, "stock").ok_or_else(|| corrupt(id))?)
+                            .map_err(corrupt)?,
+                    },
+                ));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (a.0, &a.1.product_id).cmp(&(b.0, &b.1.product_id)));
+        Ok(out.into_iter().map(|(_, p)| p).collect())
+    }
+
+    async fn insert_order(
+        &self,
+        order: &Order,
+        idempotency: Option<(&str, &StoredResponse)>,
+    ) -> PortResult<()> {
+        let item = Self::order_item(order)?;
+        let Some((key, response)) = idempotency else {
+            return match self
+                .client
+                .put_item()
+                .table_name(&self.orders)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(orderId)")
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Err(PortError::AlreadyExists(format!(
+                        "order {}",
+                        order.order_id
+                    )))
+                }
+                Err(e) => Err(sdk_err("dynamodb PutItem (order)", e)),
+            };
+        };
+        let put = Put::builder()
+            .table_name(&self.orders)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(orderId)")
+            .build()
+            .expect("put is complete");
+        let bind = Update::builder()
+            .table_name(&self.state)
+            .key("pk", s(format!("idem#{key}")))
+            .update_expression("SET orderId = :o, responseJson = :r")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(orderId)")
+            .expression_attribute_values(":o", s(order.order_id.as_str()))
+            .expression_attribute_values(":r", s(to_json(response)?))
+            .build()
+            .expect("update is complete");
+        match self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(bind).build())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.iter().any(|x| *x)) => {
+                Err(PortError::AlreadyExists(format!(
+                    "order {} or an order for key {key}",
+                    order.order_id
+                )))
+            }
+            Err(e) => Err(sdk_err("dynamodb TransactWriteItems (order)", e)),
+        }
+    }
+
+    async fn get_order(&self, order_id: &OrderId) -> PortResult<Option<Order>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.orders)
+            .key("orderId", s(order_id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("dynamodb GetItem (order)", e))?;
+        out.item
+            .as_ref()
+            .and_then(|i| get_s(i, "body"))
+            .map(from_json)
+            .transpose()
+    }
+
+    async fn update_order(&self, order: &Order, expected: OrderStatus) -> PortResult<()> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.orders)
+            .set_item(Some(Self::order_item(order)?))
+            .condition_expression("#s = :expected")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":expected", s(expected.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.get_order(&order.order_id).await? {
+                    None => Err(PortError::NotFound(format!("order {}", order.order_id))),
+                    Some(current) => Err(PortError::Precondition(format!(
+                        "order {} is {}, expected {expected}",
+                        order.order_id, current.status
+                    ))),
+                }
+            }
+            Err(e) => Err(sdk_err("dynamodb PutItem (order update)", e)),
+        }
+    }
+
+    async fn list_orders(
+        &self,
+        status: Option<OrderStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<OrderPage> {
+        let start = cursor.map(decode_cursor).transpose()?;
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.orders)
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32);
+        q = match status {
+            Some(st) => q
+                .index_name("by-status")
+                .key_condition_expression("#s = :s")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":s", s(st.as_str())),
+            None => q
+                .index_name("by-time")
+                .key_condition_expression("#k = :k")
+                .expression_attribute_names("#k", "kind")
+                .expression_attribute_values(":k", s("order")),
+        };
+        let out = q.set_exclusive_start_key(start).send().await.map_err(|e| {
+            match e.as_service_error() {
+                Some(se) if se.code() == Some("ValidationException") => {
+                    PortError::Precondition("cursor does not fit this listing".into())
+                }
+                _ => sdk_err("dynamodb Query (orders)", e),
+            }
+        })?;
+        let orders = out
+            .items()
+            .iter()
+            .map(|i| {
+                get_s(i, "body")
+                    .ok_or_else(|| corrupt("order without body"))
+                    .and_then(from_json)
+            })
+            .collect::<PortResult<Vec<Order>>>()?;
+        let next_cursor = out
+            .last_evaluated_key
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .map(encode_cursor);
+        Ok(OrderPage {
+            orders,
+            next_cursor,
+        })
+    }
+
+    async fn reserve_stock(
+        &self,
+        order_id: &OrderId,
+        lines: &[(ProductId, u32)],
+    ) -> PortResult<Reservation> {
+        // No read first: the reservation marker's condition tells a retry apart.
+        let marker = Put::builder()
+            .table_name(&self.state)
+            .item("pk", s(format!("resv#{order_id}")))
+            .item("state", s("held"))
+            .item("lines", s(to_json(&lines)?))
+            .item("at", n(now_ms()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put is complete");
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build());
+        for (product, qty) in lines {
+            tx = tx.transact_items(self.stock_update(product, -i64::from(*qty), true));
+        }
+        match tx.send().await {
+            Ok(_) => Ok(Reservation::Reserved),
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) if failed.first() == Some(&true) => {
+                    let item = self
+                        .get_state(&format!("resv#{order_id}"))
+                        .await?
+                        .ok_or_else(|| corrupt("reservation vanished"))?;
+                    Ok(Self::reservation_state(&item))
+                }
+                Some(failed) => match failed.iter().skip(1).position(|f| *f) {
+                    Some(i) => Ok(Reservation::Insufficient {
+                        product_id: lines[i].0.clone(),
+                    }),
+                    None => Err(PortError::Unavailable(format!(
+                        "stock reservation cancelled: {e:?}"
+                    ))),
+                },
+                None => Err(sdk_err("dynamodb TransactWriteItems (reserve)", e)),
+            },
+        }
+    }
+
+    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
+        let pk = format!("resv#{order_id}");
+        let Some(item) = self.get_state(&pk).await? else {
+            return Ok(false);
+        };
+        if get_s(&item, "state") != Some("held") {
+            return Ok(false);
+        }
+        let lines: Vec<(ProductId, u32)> = from_json(get_s(&item, "lines").unwrap_or("[]"))?;
+        let mark = Update::builder()
+            .table_name(&self.state)
+            .key("pk", s(&pk))
+            .update_expression("SET #st = :released")
+            .condition_expression("#st = :held")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":released", s("released"))
+            .expression_attribute_values(":held", s("held"))
+            .build()
+            .expect("update is complete");
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build());
+        for (product, qty) in &lines {
+            tx = tx.transact_items(self.stock_update(product, i64::from(*qty), false));
+        }
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(sdk_err("dynamodb TransactWriteItems (release)", e)),
+        }
+    }
+
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lease: Duration,
+        ttl: Duration,
+    ) -> PortResult<IdempotencyBegin> {
+        let pk = format!("idem#{key}");
+        let now = now_ms();
+        let expires = now + ttl.as_millis() as i64;
+        let created = self
+            .client
+            .put_item()
+            .table_name(&self.state)
+            .item("pk", s(&pk))
+            .item("fingerprint", s(fingerprint))
+            .item("completed", AttributeValue::Bool(false))
+            .item("lockedUntil", n(now + lease.as_millis() as i64))
+            .item("expiresAtMs", n(expires))
+            .item("ttl", n(expires / 1000 + 1))
+            .condition_expression("attribute_not_exists(pk) OR expiresAtMs <= :now")
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let existing = match created {
+            Ok(_) => return Ok(IdempotencyBegin::Started),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let old = match e.into_service_error() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                match old {
+                    Some(item) => item,
+                    // Not every implementation returns the old item: read it.
+                    None => self.get_state(&pk).await?.ok_or_else(|| {
+                        PortError::Unavailable("idempotency record vanished; retry".into())
+                    })?,
+                }
+            }
+            Err(e) => return Err(sdk_err("dynamodb PutItem (idempotency)", e)),
+        };
+        if get_s(&existing, "fingerprint") != Some(fingerprint) {
+            return Ok(IdempotencyBegin::Mismatch);
+        }
+        let response: Option<StoredResponse> = get_s(&existing, "responseJson")
+            .map(from_json)
+            .transpose()?;
+        let completed = existing
+            .get("completed")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        if completed {
+            if let Some(r) = response {
+                return Ok(IdempotencyBegin::Completed(r));
+            }
+        }
+        let locked_until = get_n(&existing, "lockedUntil").unwrap_or(0);
+        if locked_until > now {
+            return Ok(IdempotencyBegin::InFlight);
+        }
+        let took = self
+            .client
+            .update_item()
+            .table_name(&self.state)
+            .key("pk", s(&pk))
+            .update_expression("SET lockedUntil = :new")
+            .condition_expression("lockedUntil = :old")
+            .expression_attribute_values(":new", n(now + lease.as_millis() as i64))
+            .expression_attribute_values(":old", n(locked_until))
+            .send()
+            .await;
+        match took {
+            Ok(_) => Ok(IdempotencyBegin::Resumed(IdempotencyRecord {
+                fingerprint: fingerprint.to_owned(),
+                order_id: get_s(&existing, "orderId")
+                    .map(OrderId::parse)
+                    .transpose()
+                    .map_err(corrupt)?,
+                response,
+                completed,
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(IdempotencyBegin::InFlight)
+            }
+            Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency lease)", e)),
+        }
+    }
+
+    async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.state)
+            .key("pk", s(format!("idem#{key}")))
+            .update_expression("SET responseJson = :r, completed = :t, lockedUntil = :zero")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":r", s(to_json(response)?))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(PortError::NotFound(format!("idempotency record {key}")))
+            }
+            Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency complete)", e)),
+        }
+    }
+
+    async fn idempotency_release(&self, key: &str) -> PortResult<()> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.state)
+            .key("pk", s(format!("idem#{key}")))
+            .update_expression("SET lockedUntil = :zero")
+            .condition_expression("attribute_exists(pk) AND completed = :f")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency release)", e)),
+        }
+    }
+}
+
+/// The simulated payment gateway with its charge ledger in the state table.
+pub struct DynamoGateway {
+    client: Client,
+    state: String,
+}
+
+impl DynamoGateway {
+    pub fn new(client: Client, state: String) -> Self {
+        DynamoGateway { client, state }
+    }
+
+    fn outcome_of(item: &Item) -> ChargeOutcome {
+        if get_s(item, "outcome") == Some("approved") {
+            ChargeOutcome::Approved {
+                charge_id: get_s(item, "chargeId").unwrap_or_default().to_owned(),
+            }
+        } else {
+            ChargeOutcome::Declined {
+                code: get_s(item, "declineCode").unwrap_or_default().to_owned(),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for DynamoGateway {
+    async fn tokenize(&self, card: &CardNumber) -> PortResult<PaymentMethod> {
+        Ok(crate::adapters::simulated::tokenize(card))
+    }
+
+    async fn charge(&self, req: &ChargeRequest) -> PortResult<ChargeOutcome> {
+        let outcome = crate::adapters::simulated::decide(req.payment_token.as_deref());
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.state)
+            .item("pk", s(format!("charge#{}", req.idempotency_key)))
+            .item("amount", n(req.amount.amount))
+            .item("currency", s(req.amount.currency.as_str()))
+            .item("at", n(now_ms()))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        put = match &outcome {
+            ChargeOutcome::Approved { charge_id } => put
+                .item("outcome", s("approved"))
+                .item("chargeId", s(charge_id)),
+            ChargeOutcome::Declined { code } => put
+                .item("outcome", s("declined"))
+                .item("declineCode", s(code)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(outcome),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let old = match e.into_service_error() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                let item = match old {
+                    Some(i) => i,
+                    None => self
+                        .client
+                        .get_item()
+                        .table_name(&self.state)
+                        .key("pk", s(format!("charge#{}", req.idempotency_key)))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_err("dynamodb GetItem (charge)", e))?
+                        .item
+                        .ok_or_else(|| PortError::Unavailable("charge record vanished".into()))?,
+                };
+                Ok(Self::outcome_of(&item))
+            }
+            Err(e) => Err(sdk_err("dynamodb PutItem (charge)", e)),
+        }
+    }
+
+    async fn charges_for(&self, idempotency_key: &str) -> PortResult<u32> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.state)
+            .key("pk", s(format!("charge#{idempotency_key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("dynamodb GetItem (charge)", e))?;
+        Ok(u32::from(
+            out.item
+                .as_ref()
+                .is_some_and(|i| get_s(i, "outcome") == Some("approved")),
+        ))
+    }
+}

@@ -1,0 +1,145 @@
+//! The aws adapter family: SQS, DynamoDB, S3 and SNS through the AWS SDK, sharing one
+//! `SdkConfig` from the default provider chain (the instance profile on EC2).
+//!
+//! | port           | adapter           | service                                   |
+//! |----------------|-------------------|-------------------------------------------|
+//! | OrderQueue     | [`SqsQueue`]      | SQS queue + dead-letter queue             |
+//! | OrderStore     | [`DynamoStore`]   | DynamoDB orders, products and state tables|
+//! | ReceiptStore   | [`S3Receipts`]    | S3 `receipts/{orderId}.pdf`, presigned GET|
+//! | Notifier       | [`SnsNotifier`]   | SNS events and alarms topics              |
+//! | PaymentGateway | [`DynamoGateway`] | simulated gateway, ledger in DynamoDB     |
+//!
+//! SDK errors are mapped into [`PortError`] here, by error kind: throttling, timeouts and
+//! 5xx are `Unavailable`; conditional-check failures become `AlreadyExists`/`Precondition`
+//! at the call sites that expect them.
+
+mod bootstrap;
+mod dynamo;
+mod s3;
+mod sns;
+mod sqs;
+
+pub use bootstrap::{bootstrap, BootstrapNames};
+pub use dynamo::{DynamoGateway, DynamoStore};
+pub use s3::S3Receipts;
+pub use sns::SnsNotifier;
+pub use sqs::SqsQueue;
+
+use crate::config::AwsSettings;
+use crate::ports::PortError;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::time::Duration;
+
+/// Loads the shared SDK config: default credential chain, the configured region and endpoint,
+/// and bounded timeouts so a dead dependency fails fast instead of hanging requests.
+pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            // Long enough for a 20 s SQS long poll.
+            .operation_attempt_timeout(Duration::from_secs(25))
+            .operation_timeout(Duration::from_secs(60))
+            .build(),
+    );
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// Error codes AWS services use for throttling (the SDK has already retried them).
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "TooManyRequestsException",
+];
+
+/// Maps an SDK error by kind: transport failures, timeouts, throttling and 5xx are
+/// transient (`Unavailable`); anything else is `Unexpected`.
+pub(crate) fn sdk_err<E>(op: &str, e: SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            status >= 500
+                || status == 429
+                || se.err().code().is_some_and(|c| THROTTLING.contains(&c))
+        }
+        _ => false,
+    };
+    let text = format!("{op}: {}", DisplayErrorContext(&e));
+    if transient {
+        PortError::Unavailable(text)
+    } else {
+        PortError::Unexpected(anyhow::anyhow!(text))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// An S3 client; path-style addressing when an endpoint is configured (emulators).
+pub fn s3_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client {
+    let custom_endpoint =
+        settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The five ports on AWS, sharing one SDK config from the default provider chain.
+pub async fn services(settings: &AwsSettings) -> crate::app::Services {
+    services_with(&sdk_config(settings).await, settings)
+}
+
+/// The five ports on AWS with a given SDK config (tests pass emulator credentials).
+pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::app::Services {
+    use std::sync::Arc;
+    let sdk = sdk.clone();
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    crate::app::Services {
+        queue: Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            settings.queue_url.clone(),
+            settings.dlq_url.clone(),
+        )),
+        store: Arc::new(DynamoStore::new(
+            dynamo.clone(),
+            settings.orders_table.clone(),
+            settings.products_table.clone(),
+            settings.state_table.clone(),
+        )),
+        receipts: Arc::new(S3Receipts::new(
+            s3_client(&sdk, settings),
+            settings.receipts_bucket.clone(),
+            Duration::from_secs(settings.presign_secs),
+        )),
+        notifier: Arc::new(SnsNotifier::new(
+            aws_sdk_sns::Client::new(&sdk),
+            dynamo.clone(),
+            settings.state_table.clone(),
+            settings.events_topic_arn.clone(),
+            settings.alarms_topic_arn.clone(),
+        )),
+        payments: Arc::new(DynamoGateway::new(dynamo, settings.state_table.clone())),
+    }
+}

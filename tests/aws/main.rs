@@ -1,0 +1,172 @@
+//! The AWS adapter family against moto's emulator over HTTP: the same conformance suite
+//! as the embedded family, and AWS-specific checks.
+
+mod moto;
+
+use moto::moto;
+use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames, SqsQueue};
+use orderflow::app::Services;
+use orderflow::config::AwsSettings;
+use orderflow::conformance as c;
+use std::sync::Arc;
+use std::time::Duration;
+
+const VISIBILITY_SECS: u64 = 1;
+const MAX_RECEIVES: u32 = 3;
+
+/// Fresh resources (unique names) on the shared emulator; `None` when it is not installed.
+async fn fresh() -> Option<(AwsSettings, Services, aws_config::SdkConfig)> {
+    let m = moto().await?;
+    let sdk = m.sdk().await;
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let names = BootstrapNames {
+        prefix,
+        max_receive_count: MAX_RECEIVES,
+        visibility_timeout_secs: VISIBILITY_SECS,
+    };
+    let settings = bootstrap(&sdk, &m.base_settings(), &names)
+        .await
+        .expect("bootstrap on the emulator");
+    let services = services_with(&sdk, &settings);
+    Some((settings, services, sdk))
+}
+
+async fn queue() -> Option<c::QueueFixture> {
+    let (_, s, _) = fresh().await?;
+    Some(c::QueueFixture {
+        queue: s.queue,
+        visibility: Duration::from_secs(VISIBILITY_SECS),
+        max_receive_count: MAX_RECEIVES,
+    })
+}
+
+macro_rules! conformance {
+    ($($name:ident: |$s:ident| $body:expr;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(($s, _sdk)) = fresh().await.map(|(_, s, sdk)| (s, sdk)) else { return };
+            $body;
+        }
+    )*};
+}
+
+macro_rules! queue_conformance {
+    ($($name:ident),*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(f) = queue().await else { return };
+            c::$name(&f).await;
+        }
+    )*};
+}
+
+queue_conformance!(
+    queue_send_receive_delete,
+    queue_visibility_timeout_redelivers,
+    queue_dead_letters_after_max_receives,
+    queue_extend_visibility,
+    queue_explicit_dead_letter_and_redrive,
+    queue_long_poll_wakes_on_send,
+    queue_batches
+);
+
+conformance! {
+    store_orders_and_conditional_updates: |s| c::store_orders_and_conditional_updates(s.store.as_ref()).await;
+    store_concurrent_transitions_have_one_winner: |s| c::store_concurrent_transitions_have_one_winner(s.store.clone()).await;
+    store_lists_orders_newest_first: |s| c::store_lists_orders_newest_first(s.store.as_ref()).await;
+    store_reservations_are_atomic_and_idempotent: |s| c::store_reservations_are_atomic_and_idempotent(s.store.as_ref()).await;
+    store_idempotency_records: |s| c::store_idempotency_records(s.store.clone()).await;
+    receipts_roundtrip: |s| c::receipts_roundtrip(s.receipts.as_ref()).await;
+    notifier_records_each_event_once: |s| c::notifier_records_each_event_once(s.notifier.as_ref()).await;
+    payments_charge_once_per_key: |s| c::payments_charge_once_per_key(s.payments.as_ref()).await;
+}
+
+/// The presigned receipt URL serves the PDF, and the object is encrypted and typed.
+#[tokio::test]
+async fn receipts_are_presigned_typed_and_encrypted() {
+    let Some((settings, s, sdk)) = fresh().await else {
+        return;
+    };
+    let key = format!("receipts/{}.pdf", orderflow::domain::OrderId::generate());
+    s.receipts
+        .put(&key, b"%PDF-1.3 test".to_vec())
+        .await
+        .unwrap();
+    let head = orderflow::adapters::aws::s3_client(&sdk, &settings)
+        .head_object()
+        .bucket(&settings.receipts_bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/pdf"));
+    assert_eq!(
+        head.server_side_encryption().map(|e| e.as_str()),
+        Some("AES256")
+    );
+    let orderflow::ports::ReceiptLink::Redirect(url) = s.receipts.link(&key).await.unwrap() else {
+        panic!("S3 receipts are links")
+    };
+    assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    let body = reqwest::get(&url).await.unwrap();
+    assert_eq!(body.status(), 200);
+    assert_eq!(body.bytes().await.unwrap().as_ref(), b"%PDF-1.3 test");
+}
+
+/// Events reach an SQS queue subscribed to the topic once, with the eventType attribute.
+#[tokio::test]
+async fn events_reach_subscribers_once() {
+    let Some((settings, s, sdk)) = fresh().await else {
+        return;
+    };
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sub_url = sqs
+        .create_queue()
+        .queue_name(format!(
+            "sub-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let sub_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&sub_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    aws_sdk_sns::Client::new(&sdk)
+        .subscribe()
+        .topic_arn(&settings.events_topic_arn)
+        .protocol("sqs")
+        .endpoint(sub_arn)
+        .send()
+        .await
+        .unwrap();
+    c::notifier_records_each_event_once(s.notifier.as_ref()).await;
+    let sub = SqsQueue::new(sqs, sub_url.clone(), sub_url);
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.extend(
+            orderflow::ports::OrderQueue::receive(&sub, 10, Duration::from_secs(1))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(got.len(), 1, "published once: {got:?}");
+    let envelope: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        envelope["MessageAttributes"]["eventType"]["Value"],
+        "OrderCompleted"
+    );
+    let event: serde_json::Value =
+        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(event["customerEmail"], "c@example.com");
+    let _ = Arc::new(());
+}
