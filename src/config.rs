@@ -143,9 +143,11 @@ impl Default for EmbeddedSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct AwsSettings {
     /// Region; else the SDK's default chain (AWS_REGION, profile, instance metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// An alternative endpoint (an emulator); `AWS_ENDPOINT_URL` is honoured too. S3 then
     /// uses path-style addressing.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
     pub queue_url: String,
     pub dlq_url: String,
@@ -239,6 +241,8 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     /// Long-poll wait of one receive.
     pub receive_wait_secs: u64,
+    /// How often the worker checks the dead-letter queue for the alarm.
+    pub dlq_poll_secs: u64,
 }
 
 impl Default for WorkerSettings {
@@ -248,6 +252,7 @@ impl Default for WorkerSettings {
             visibility_timeout_secs: 30,
             concurrency: 8,
             receive_wait_secs: 20,
+            dlq_poll_secs: 30,
         }
     }
 }
@@ -304,6 +309,25 @@ impl Default for OrderSettings {
             idempotency_ttl_secs: 24 * 3600,
             idempotency_wait_ms: 5000,
             shop_name: "Orderflow Shop".into(),
+        }
+    }
+}
+
+/// What `orderflow bootstrap` writes: the backend, the resource names and the worker
+/// settings the queue was created with. No secrets.
+#[derive(Serialize)]
+pub struct BootstrapConfig<'a> {
+    backend: Backend,
+    aws: &'a AwsSettings,
+    worker: &'a WorkerSettings,
+}
+
+impl<'a> From<&'a Settings> for BootstrapConfig<'a> {
+    fn from(s: &'a Settings) -> Self {
+        BootstrapConfig {
+            backend: s.backend,
+            aws: &s.aws,
+            worker: &s.worker,
         }
     }
 }
@@ -405,6 +429,9 @@ impl Settings {
                 "worker.concurrency",
                 format!("must be between 1 and 256, not {}", w.concurrency),
             ));
+        }
+        if !(1..=30).contains(&w.dlq_poll_secs) {
+            return Err(invalid("worker.dlq_poll_secs", "must be between 1 and 30"));
         }
         if w.receive_wait_secs > 20 {
             return Err(invalid(

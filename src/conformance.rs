@@ -153,6 +153,10 @@ pub async fn queue_dead_letters_after_max_receives(f: &QueueFixture) {
     let dead = q.peek_dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "poison-by-retries");
+    assert_eq!(
+        dead[0].reason, None,
+        "moved by the queue, not with a reason"
+    );
     assert_eq!(q.redrive(10).await.unwrap(), 1);
     let back = q.receive(1, Duration::from_secs(5)).await.unwrap();
     assert_eq!(back.len(), 1, "redriven message is received again");
@@ -205,6 +209,14 @@ pub async fn queue_explicit_dead_letter_and_redrive(f: &QueueFixture) {
         },
     )
     .await;
+    let dead = q.peek_dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason.as_deref(), Some("undecodable"));
+    assert_eq!(
+        q.peek_dead_letters(10).await.unwrap().len(),
+        1,
+        "peeking changes nothing"
+    );
     let none = q
         .receive(1, f.visibility + Duration::from_millis(500))
         .await
@@ -575,6 +587,40 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
         }
     }
     assert_eq!(started, 1);
+}
+
+/// Coordination records: compare-and-set on a version; of racing writers exactly one wins.
+pub async fn store_records_compare_and_set(s: Arc<dyn OrderStore>) {
+    let name = unique("rec");
+    assert_eq!(s.get_record(&name).await.unwrap(), None);
+    assert!(s.cas_record(&name, None, "open:1").await.unwrap());
+    assert!(
+        !s.cas_record(&name, None, "open:1").await.unwrap(),
+        "create-only when absent"
+    );
+    assert_eq!(
+        s.get_record(&name).await.unwrap(),
+        Some(("open:1".to_owned(), 1))
+    );
+    assert!(
+        !s.cas_record(&name, Some(7), "x").await.unwrap(),
+        "wrong version"
+    );
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (s, name) = (s.clone(), name.clone());
+        tasks.push(tokio::spawn(async move {
+            s.cas_record(&name, Some(1), &format!("closed:{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one writer wins a version");
+    assert_eq!(s.get_record(&name).await.unwrap().unwrap().1, 2);
 }
 
 // ---------------------------------------------------------------- receipts, notifier, payments

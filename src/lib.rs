@@ -9,6 +9,7 @@
 //! - [`app`]: picks the adapter family from config and wires the ports.
 //! - [`http`]: actix-web server: static storefront, REST API, health checks.
 //! - [`worker`]: the queue consumer that drives orders to COMPLETED or FAILED.
+//! - [`dlq`]: the dead-letter queue alarm and the operator commands.
 //! - [`receipt_pdf`]: renders receipts with printpdf.
 //! - [`config`], [`telemetry`], [`catalog`]: settings, logging, the seeded product catalog.
 //! - [`conformance`]: the port contract tests every adapter family must pass.
@@ -18,6 +19,7 @@ pub mod app;
 pub mod catalog;
 pub mod config;
 pub mod conformance;
+pub mod dlq;
 pub mod domain;
 pub mod http;
 pub mod ports;

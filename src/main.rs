@@ -1,8 +1,10 @@
 //! The `orderflow` binary: `dev`, `serve`, `worker`, `check-config`.
 
 use clap::{Parser, Subcommand};
+use futures_util::FutureExt;
 use orderflow::app::Services;
 use orderflow::config::Settings;
+use orderflow::dlq::DlqMonitor;
 use orderflow::http::Application;
 use orderflow::worker::Worker;
 use std::path::PathBuf;
@@ -35,6 +37,44 @@ enum Command {
     Worker,
     /// Load and validate the config, print the effective config (secrets redacted).
     CheckConfig,
+    /// Inspect and redrive the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Create every AWS resource Orderflow uses on an emulator (or sandbox) endpoint, seed the
+    /// catalog, and write a config file `serve` and `worker` accept. Real AWS: use Terraform.
+    Bootstrap {
+        /// Where to write the resulting config (TOML).
+        #[arg(long, value_name = "FILE")]
+        write_config: PathBuf,
+        /// The AWS endpoint (else aws.endpoint_url, else AWS_ENDPOINT_URL). Required.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Region for the resources (else aws.region, else us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+        /// Resource name prefix.
+        #[arg(long, default_value = "orderflow")]
+        prefix: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead-lettered messages: message id, order id, receive count, reason.
+    List {
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+    },
+    /// Move dead-lettered messages back to the order queue.
+    Redrive {
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+        /// Only show what would move.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,13 +138,99 @@ async fn shutdown_signal() {
     }
 }
 
+async fn dlq(services: &Services, action: DlqAction) -> anyhow::Result<()> {
+    match action {
+        DlqAction::List { max } => {
+            let dead = orderflow::dlq::list(services, max).await?;
+            println!("{}", orderflow::dlq::LIST_HEADER);
+            for d in &dead {
+                println!("{}", orderflow::dlq::describe(d));
+            }
+            eprintln!("{} message(s) in the dead-letter queue", dead.len());
+        }
+        DlqAction::Redrive { max, dry_run: true } => {
+            let dead = orderflow::dlq::list(services, max).await?;
+            for d in &dead {
+                println!("{}", orderflow::dlq::describe(d));
+            }
+            eprintln!(
+                "dry run: {} message(s) would move back to the order queue",
+                dead.len()
+            );
+        }
+        DlqAction::Redrive {
+            max,
+            dry_run: false,
+        } => {
+            let moved = services.queue.redrive(max).await?;
+            eprintln!("moved {moved} message(s) back to the order queue");
+        }
+    }
+    Ok(())
+}
+
+/// `orderflow bootstrap`: only against an explicit endpoint (an emulator or sandbox).
+async fn bootstrap(
+    settings: &Settings,
+    write_config: &std::path::Path,
+    endpoint_url: Option<String>,
+    region: Option<String>,
+    prefix: String,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let endpoint = endpoint_url
+        .or_else(|| settings.aws.endpoint_url.clone())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .context("bootstrap needs an endpoint URL (--endpoint-url, aws.endpoint_url or AWS_ENDPOINT_URL); in real AWS, Terraform creates the resources")?;
+    let mut base = settings.aws.clone();
+    base.endpoint_url = Some(endpoint);
+    base.region = region.or(base.region).or_else(|| Some("us-east-1".into()));
+    let sdk = orderflow::adapters::aws::sdk_config(&base).await;
+    let names = orderflow::adapters::aws::BootstrapNames {
+        prefix,
+        max_receive_count: settings.worker.max_receive_count,
+        visibility_timeout_secs: settings.worker.visibility_timeout_secs,
+    };
+    let aws = orderflow::adapters::aws::bootstrap(&sdk, &base, &names).await?;
+    let mut written = settings.clone();
+    written.backend = orderflow::config::Backend::Aws;
+    written.aws = aws;
+    written.validate()?;
+    let services = Services::from_settings(&written)
+        .await
+        .context("seeding the catalog")?;
+    drop(services);
+    let doc = toml::to_string_pretty(&orderflow::config::BootstrapConfig::from(&written))?;
+    std::fs::write(
+        write_config,
+        format!("# Written by `orderflow bootstrap`.\n{doc}"),
+    )
+    .with_context(|| format!("writing {}", write_config.display()))?;
+    eprintln!(
+        "resources ready; config written to {}",
+        write_config.display()
+    );
+    Ok(())
+}
+
 async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
+    if let Command::Bootstrap {
+        write_config,
+        endpoint_url,
+        region,
+        prefix,
+    } = command
+    {
+        return bootstrap(&settings, &write_config, endpoint_url, region, prefix).await;
+    }
     let services = Services::from_settings(&settings).await?;
     let (serve, work) = match command {
         Command::Dev => (true, true),
         Command::Serve => (true, false),
         Command::Worker => (false, true),
         Command::CheckConfig => unreachable!("handled before start-up"),
+        Command::Dlq { action } => return dlq(&services, action).await,
+        Command::Bootstrap { .. } => unreachable!("handled before start-up"),
     };
     let stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -124,11 +250,19 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         });
     }
     if work {
-        let worker = Arc::new(Worker::new(
+        let monitor = Arc::new(DlqMonitor::new(
             services.clone(),
-            settings.worker.clone(),
-            settings.orders.shop_name.clone(),
+            std::time::Duration::from_secs(settings.worker.dlq_poll_secs),
         ));
+        let worker = Arc::new(
+            Worker::new(
+                services.clone(),
+                settings.worker.clone(),
+                settings.orders.shop_name.clone(),
+            )
+            .with_dlq_signal(monitor.growth_signal()),
+        );
+        tasks.spawn(monitor.run_until_stopped(stop.clone()).map(Ok));
         let stop = stop.clone();
         tasks.spawn(async move {
             worker.run_until_stopped(stop).await;

@@ -43,6 +43,8 @@ pub struct Worker {
     services: Services,
     settings: WorkerSettings,
     shop_name: String,
+    /// Poked when a message goes to the dead-letter queue (see [`crate::dlq::DlqMonitor`]).
+    dlq_growth: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Worker {
@@ -51,6 +53,19 @@ impl Worker {
             services,
             settings,
             shop_name,
+            dlq_growth: None,
+        }
+    }
+
+    /// Reports dead-lettered messages to the DLQ monitor at once.
+    pub fn with_dlq_signal(mut self, signal: Arc<tokio::sync::Notify>) -> Self {
+        self.dlq_growth = Some(signal);
+        self
+    }
+
+    fn dlq_grew(&self) {
+        if let Some(s) = &self.dlq_growth {
+            s.notify_one();
         }
     }
 
@@ -167,7 +182,12 @@ impl Worker {
                 Ok(None) => return self.poison(delivery, format!("no order {order_id}")).await,
                 Err(e) => {
                     let pause = backoff(delivery.receive_count, self.visibility());
-                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "order step failed; will retry");
+                    if delivery.receive_count >= self.settings.max_receive_count {
+                        tracing::error!(error = %e, "order step failed on its last attempt: the message goes to the dead-letter queue");
+                        self.dlq_grew();
+                    } else {
+                        tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "order step failed; will retry");
+                    }
                     // Come back sooner than the full visibility timeout, growing per attempt.
                     let _ = queue.extend_visibility(&delivery.receipt_handle, pause).await;
                     return StepOutcome::Retry(e.to_string());
@@ -189,6 +209,7 @@ impl Worker {
             tracing::warn!(error = %e, "dead-lettering failed; the redrive policy will move it");
             return StepOutcome::Retry(e.to_string());
         }
+        self.dlq_grew();
         StepOutcome::Poisoned(reason)
     }
 

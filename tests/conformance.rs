@@ -150,3 +150,9 @@ async fn payments_charge_once_per_key() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn store_records_compare_and_set() {
+    let (_d, s) = store();
+    c::store_records_compare_and_set(s).await;
+}

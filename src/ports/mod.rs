@@ -12,7 +12,7 @@ pub mod store;
 
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
 pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
-pub use queue::{Delivery, OrderMessage, OrderQueue, QueueDepth};
+pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};
 pub use receipts::{ReceiptLink, ReceiptStore};
 pub use store::{
     IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore, Reservation, StoredResponse,

@@ -25,6 +25,17 @@ pub struct Delivery {
     pub receive_count: u32,
 }
 
+/// A message in the dead-letter queue, as listed for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+    pub receive_count: u32,
+    /// Why it was dead-lettered, when it was moved explicitly (poison); `None` when the
+    /// queue moved it after the maximum receives.
+    pub reason: Option<String>,
+}
+
 /// Approximate counts, as SQS reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +79,6 @@ pub trait OrderQueue: Send + Sync + 'static {
     async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> PortResult<()>;
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()>;
     async fn redrive(&self, max: usize) -> PortResult<usize>;
-    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<Delivery>>;
+    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<DeadLetter>>;
     async fn depth(&self) -> PortResult<QueueDepth>;
 }

@@ -81,6 +81,7 @@ pub struct OrderPage {
 ///   `Resumed` when it has run out (the caller then holds it). Expired records count as
 ///   absent. `idempotency_complete` stores the final response; `idempotency_release` ends the
 ///   caller's lease early so a retry can resume at once.
+/// - Coordination records: `cas_record` is a compare-and-set on a version number.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
     async fn ping(&self) -> PortResult<()>;
@@ -118,4 +119,12 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> PortResult<IdempotencyBegin>;
     async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()>;
     async fn idempotency_release(&self, key: &str) -> PortResult<()>;
+
+    /// Reads a coordination record: its value and version.
+    async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>>;
+    /// Writes `value` only if the record's version is still `expected` (`None`: the record
+    /// must not exist), bumping the version. Returns whether it wrote. Of many instances
+    /// racing from the same version exactly one wins: the DLQ alarm uses this to raise one
+    /// alarm per episode across a fleet.
+    async fn cas_record(&self, name: &str, expected: Option<u64>, value: &str) -> PortResult<bool>;
 }

@@ -219,3 +219,76 @@ fn check_config_prints_redacted_settings_and_rejects_bad_values() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("worker.max_receive_count"));
 }
+
+#[tokio::test]
+async fn dlq_list_and_redrive_on_the_embedded_backend() {
+    use orderflow::ports::OrderQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let queue = orderflow::adapters::embedded::EmbeddedQueue::open(
+        &data.join("queue.sqlite3"),
+        Duration::from_secs(30),
+        5,
+    )
+    .unwrap();
+    let order = orderflow::domain::OrderId::generate();
+    queue
+        .send(&format!("{{\"orderId\":\"{order}\"}}"))
+        .await
+        .unwrap();
+    let got = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    queue
+        .dead_letter(&got[0], "no order with this id")
+        .await
+        .unwrap();
+    let config = empty_config();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("ORDERFLOW_CONFIG", config.path())
+            .env("ORDERFLOW__EMBEDDED__DATA_DIR", &data)
+            .env("ORDERFLOW__LOG__LEVEL", "warn")
+            .output()
+            .unwrap()
+    };
+    let list = run(&["dlq", "list"]);
+    assert!(list.status.success());
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains(order.as_str()) && text.contains("no order with this id"),
+        "{text}"
+    );
+    let dry = run(&["dlq", "redrive", "--dry-run"]);
+    assert!(dry.status.success());
+    assert_eq!(
+        queue.depth().await.unwrap().dead_letters,
+        1,
+        "a dry run moves nothing"
+    );
+    let redrive = run(&["dlq", "redrive"]);
+    assert!(
+        redrive.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redrive.stderr)
+    );
+    assert!(String::from_utf8_lossy(&redrive.stderr).contains("moved 1 message"));
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.dead_letters, depth.visible), (0, 1));
+}
+
+#[test]
+fn bootstrap_refuses_without_an_endpoint() {
+    let config = empty_config();
+    let out = Command::new(BIN)
+        .args(["bootstrap", "--write-config", "/tmp/never-written.toml"])
+        .env("ORDERFLOW_CONFIG", config.path())
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("endpoint"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -233,3 +233,83 @@ async fn transient_failures_are_retried_without_doubling_effects() {
         "PENDING, PROCESSING, COMPLETED: no repeated entries"
     );
 }
+
+/// One alarm per DLQ episode across instances, a recovery when empty again, and a growth
+/// seen by a worker raises the alarm even if the DLQ was drained before the poll.
+#[tokio::test]
+async fn the_dlq_alarm_fires_once_per_episode() {
+    use orderflow::dlq::{AlarmStep, DlqMonitor};
+    let app = spawn_app_with(&[], false).await;
+    let s = app.services.clone();
+    let one = DlqMonitor::new(s.clone(), Duration::from_secs(30));
+    let other = DlqMonitor::new(s.clone(), Duration::from_secs(30)); // a second instance
+    assert_eq!(one.check(false).await.unwrap(), AlarmStep::Quiet);
+
+    s.queue.send("poison").await.unwrap();
+    let got = s.queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    s.queue.dead_letter(&got[0], "undecodable").await.unwrap();
+    assert_eq!(
+        other.check(false).await.unwrap(),
+        AlarmStep::Raised {
+            episode: 1,
+            depth: 1
+        }
+    );
+    assert_eq!(
+        one.check(false).await.unwrap(),
+        AlarmStep::Quiet,
+        "the other instance raised it"
+    );
+    assert_eq!(
+        other.check(false).await.unwrap(),
+        AlarmStep::Quiet,
+        "not once per poll"
+    );
+    assert_eq!(s.notifier.recent_alarms(10).await.unwrap().len(), 1);
+
+    assert_eq!(s.queue.redrive(10).await.unwrap(), 1);
+    let back = s.queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    s.queue.delete(&back[0].receipt_handle).await.unwrap();
+    assert_eq!(
+        one.check(false).await.unwrap(),
+        AlarmStep::Recovered { episode: 1 }
+    );
+    assert_eq!(other.check(false).await.unwrap(), AlarmStep::Quiet);
+    let alarms = s.notifier.recent_alarms(10).await.unwrap();
+    assert_eq!(alarms.len(), 2);
+    assert!(alarms[0].subject.contains("empty again"));
+
+    // A message that went to the DLQ and was drained before any poll still raises an alarm.
+    assert_eq!(
+        one.check(true).await.unwrap(),
+        AlarmStep::Raised {
+            episode: 2,
+            depth: 0
+        }
+    );
+    assert_eq!(
+        one.check(false).await.unwrap(),
+        AlarmStep::Recovered { episode: 2 }
+    );
+    assert_eq!(s.notifier.recent_alarms(10).await.unwrap().len(), 4);
+}
+
+/// The worker tells the monitor at once when it dead-letters a poison message.
+#[tokio::test]
+async fn the_worker_signals_dlq_growth() {
+    let app = spawn_app_with(&[], false).await;
+    let s = app.services.clone();
+    let settings = crate::helpers::test_settings(app.data_dir.path(), &[]);
+    let signal = std::sync::Arc::new(tokio::sync::Notify::new());
+    let worker = Worker::new(s.clone(), settings.worker.clone(), "Shop".into())
+        .with_dlq_signal(signal.clone());
+    s.queue.send("garbage").await.unwrap();
+    let got = s.queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    assert!(matches!(
+        worker.process(&got[0]).await,
+        StepOutcome::Poisoned(_)
+    ));
+    tokio::time::timeout(Duration::from_secs(1), signal.notified())
+        .await
+        .expect("growth was signalled");
+}

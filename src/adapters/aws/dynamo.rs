@@ -634,6 +634,41 @@ impl OrderStore for DynamoStore {
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency release)", e)),
         }
     }
+
+    async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>> {
+        Ok(self.get_state(&format!("rec#{name}")).await?.map(|item| {
+            (
+                get_s(&item, "value").unwrap_or_default().to_owned(),
+                get_n(&item, "version").unwrap_or(0) as u64,
+            )
+        }))
+    }
+
+    async fn cas_record(&self, name: &str, expected: Option<u64>, value: &str) -> PortResult<bool> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.state)
+            .item("pk", s(format!("rec#{name}")))
+            .item("value", s(value))
+            .item("version", n(expected.unwrap_or(0) + 1));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err("dynamodb PutItem (record)", e)),
+        }
+    }
 }
 
 /// The simulated payment gateway with its charge ledger in the state table.

@@ -2,10 +2,10 @@
 //! poison messages are moved explicitly (send to the DLQ, then delete).
 
 use super::sdk_err;
-use crate::ports::{Delivery, OrderQueue, PortError, PortResult, QueueDepth};
+use crate::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    Message, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
@@ -17,6 +17,19 @@ pub struct SqsQueue {
     dlq_url: String,
 }
 
+fn delivery(m: &Message) -> Delivery {
+    Delivery {
+        message_id: m.message_id().unwrap_or_default().to_owned(),
+        receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+        body: m.body().unwrap_or_default().to_owned(),
+        receive_count: m
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
+    }
+}
+
 impl SqsQueue {
     pub fn new(client: Client, queue_url: String, dlq_url: String) -> Self {
         SqsQueue {
@@ -26,13 +39,13 @@ impl SqsQueue {
         }
     }
 
-    async fn receive_from(
+    async fn receive_raw(
         &self,
         url: &str,
         max: usize,
         wait: Duration,
         visibility: Option<i32>,
-    ) -> PortResult<Vec<Delivery>> {
+    ) -> PortResult<Vec<Message>> {
         let out = self
             .client
             .receive_message()
@@ -46,19 +59,21 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sdk_err("sqs ReceiveMessage", e))?;
-        Ok(out
-            .messages()
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    async fn receive_from(
+        &self,
+        url: &str,
+        max: usize,
+        wait: Duration,
+        visibility: Option<i32>,
+    ) -> PortResult<Vec<Delivery>> {
+        Ok(self
+            .receive_raw(url, max, wait, visibility)
+            .await?
             .iter()
-            .map(|m| Delivery {
-                message_id: m.message_id().unwrap_or_default().to_owned(),
-                receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
-                body: m.body().unwrap_or_default().to_owned(),
-                receive_count: m
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1),
-            })
+            .map(delivery)
             .collect())
     }
 
@@ -230,10 +245,27 @@ impl OrderQueue for SqsQueue {
         Ok(moved)
     }
 
-    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<Delivery>> {
+    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<DeadLetter>> {
         // Visibility 0: looking does not hide them from the next look or a redrive.
-        self.receive_from(&self.dlq_url, max.min(10), Duration::ZERO, Some(0))
-            .await
+        let messages = self
+            .receive_raw(&self.dlq_url, max.min(10), Duration::ZERO, Some(0))
+            .await?;
+        Ok(messages
+            .iter()
+            .map(|m| {
+                let d = delivery(m);
+                DeadLetter {
+                    message_id: d.message_id,
+                    body: d.body,
+                    receive_count: d.receive_count,
+                    reason: m
+                        .message_attributes()
+                        .and_then(|a| a.get("deadLetterReason"))
+                        .and_then(|v| v.string_value())
+                        .map(str::to_owned),
+                }
+            })
+            .collect())
     }
 
     async fn depth(&self) -> PortResult<QueueDepth> {

@@ -2,7 +2,7 @@
 //! dead-letter after the maximum receives, redrive).
 
 use super::sqlite::{now_ms, Db};
-use crate::ports::{Delivery, OrderQueue, PortError, PortResult, QueueDepth};
+use crate::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
 use async_trait::async_trait;
 use rusqlite::params;
 use std::path::Path;
@@ -72,7 +72,7 @@ impl EmbeddedQueue {
                         if count >= max_receives {
                             tx.execute(
                                 "UPDATE messages SET queue = 'dlq', receipt_handle = NULL, visible_at = ?2,
-                                 dead_reason = 'received maxReceiveCount times without being deleted'
+                                 dead_reason = NULL
                                  WHERE seq = ?1",
                                 params![seq, now],
                             )?;
@@ -208,19 +208,20 @@ impl OrderQueue for EmbeddedQueue {
         Ok(moved)
     }
 
-    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<Delivery>> {
+    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<DeadLetter>> {
         self.db
             .call(move |c| {
                 let mut s = c.prepare_cached(
-                    "SELECT message_id, body, receive_count FROM messages WHERE queue = 'dlq' ORDER BY seq LIMIT ?1",
+                    "SELECT message_id, body, receive_count, dead_reason FROM messages
+                     WHERE queue = 'dlq' ORDER BY seq LIMIT ?1",
                 )?;
                 let rows = s
                     .query_map(params![max as i64], |r| {
-                        Ok(Delivery {
+                        Ok(DeadLetter {
                             message_id: r.get(0)?,
-                            receipt_handle: String::new(),
                             body: r.get(1)?,
                             receive_count: r.get::<_, i64>(2)? as u32,
+                            reason: r.get(3)?,
                         })
                     })?
                     .collect::<Result<_, _>>()?;

@@ -36,6 +36,11 @@ CREATE TABLE IF NOT EXISTS reservations (
     state    TEXT NOT NULL CHECK (state IN ('held', 'released')),
     at       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS records (
+    name    TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key          TEXT PRIMARY KEY,
     fingerprint  TEXT NOT NULL,
@@ -439,6 +444,39 @@ impl OrderStore for EmbeddedStore {
                     params![key],
                 )?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>> {
+        let name = name.to_owned();
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT value, version FROM records WHERE name = ?1",
+                    params![name],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn cas_record(&self, name: &str, expected: Option<u64>, value: &str) -> PortResult<bool> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.db
+            .call(move |c| {
+                let n = match expected {
+                    None => c.execute(
+                        "INSERT OR IGNORE INTO records (name, value, version) VALUES (?1, ?2, 1)",
+                        params![name, value],
+                    )?,
+                    Some(v) => c.execute(
+                        "UPDATE records SET value = ?2, version = version + 1 WHERE name = ?1 AND version = ?3",
+                        params![name, value, v as i64],
+                    )?,
+                };
+                Ok(n == 1)
             })
             .await
     }

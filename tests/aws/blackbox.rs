@@ -1,0 +1,362 @@
+//! `orderflow serve` and `orderflow worker` as two processes against the emulator, set up
+//! by `orderflow bootstrap`: the whole flow, the DLQ alarm and a redrive.
+
+use crate::moto::moto;
+use aws_sdk_sqs::types::QueueAttributeName;
+use orderflow::adapters::aws::services_with;
+use orderflow::config::Settings;
+use orderflow::conformance::eventually;
+use orderflow::domain::{OrderId, OrderStatus};
+use orderflow::ports::OrderMessage;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderflow");
+
+/// Kills the child when the test ends, pass or fail.
+struct Running(Child);
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn orderflow(args: &[&str], env: &[(&str, String)], log: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("ORDERFLOW__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// A queue subscribed to `topic`; returns its URL.
+async fn subscribe(sdk: &aws_config::SdkConfig, topic: &str, name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    aws_sdk_sns::Client::new(sdk)
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// Everything delivered to a subscription queue so far (SNS JSON envelopes).
+async fn drain(sdk: &aws_config::SdkConfig, url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = got.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Drains `url` into `into` until `done` holds (at most 20 s).
+async fn collect_until(
+    sdk: &aws_config::SdkConfig,
+    url: &str,
+    into: &mut Vec<Value>,
+    done: impl Fn(&[Value]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(into) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out; got {into:?}"
+        );
+        into.extend(drain(sdk, url).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
+    let Some(m) = moto().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("bb{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let config = dir.path().join("aws.toml");
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let short = [
+        ("ORDERFLOW__WORKER__VISIBILITY_TIMEOUT_SECS", "2".to_owned()),
+        ("ORDERFLOW__WORKER__MAX_RECEIVE_COUNT", "2".to_owned()),
+    ];
+    let status = orderflow(
+        &[
+            "--config",
+            empty.to_str().unwrap(),
+            "bootstrap",
+            "--endpoint-url",
+            &m.endpoint,
+            "--prefix",
+            &prefix,
+            "--write-config",
+            config.to_str().unwrap(),
+        ],
+        &short,
+        &dir.path().join("bootstrap.log"),
+    )
+    .status()
+    .unwrap();
+    assert!(status.success(), "bootstrap failed");
+    let settings =
+        Settings::load_from(Some(&config), Vec::new()).expect("bootstrap wrote a valid config");
+    let sdk = m.sdk().await;
+    let services = services_with(&sdk, &settings.aws);
+    let events = subscribe(
+        &sdk,
+        &settings.aws.events_topic_arn,
+        &format!("{prefix}-events-sub"),
+    )
+    .await;
+    let alarms = subscribe(
+        &sdk,
+        &settings.aws.alarms_topic_arn,
+        &format!("{prefix}-alarms-sub"),
+    )
+    .await;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config.to_str().unwrap();
+    let _serve = Running(
+        orderflow(
+            &["--config", cfg, "serve"],
+            &[
+                ("ORDERFLOW__HTTP__ADDR", format!("127.0.0.1:{port}")),
+                (
+                    "ORDERFLOW__HTTP__STATIC_DIR",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/static").to_owned(),
+                ),
+            ],
+            &dir.path().join("serve.log"),
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let _worker = Running(
+        orderflow(
+            &["--config", cfg, "worker"],
+            &[
+                ("ORDERFLOW__WORKER__DLQ_POLL_SECS", "1".to_owned()),
+                ("ORDERFLOW__WORKER__RECEIVE_WAIT_SECS", "1".to_owned()),
+            ],
+            &dir.path().join("worker.log"),
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    eventually(Duration::from_secs(20), "serve is ready", || async {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+
+    // 1. An order completes: receipt in S3, COMPLETED in DynamoDB, event on SNS.
+    let res = http
+        .post(format!("{base}/api/orders"))
+        .json(&json!({"customerId": "bb", "customerEmail": "bb@example.com", "items": [{"productId": "sku-mug", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let id = OrderId::parse(created["orderId"].as_str().unwrap()).unwrap();
+    eventually(Duration::from_secs(30), "the order completes", || async {
+        services
+            .store
+            .get_order(&id)
+            .await
+            .unwrap()
+            .is_some_and(|o| o.status == OrderStatus::Completed)
+    })
+    .await;
+    let head = orderflow::adapters::aws::s3_client(&sdk, &settings.aws)
+        .head_object()
+        .bucket(&settings.aws.receipts_bucket)
+        .key(format!("receipts/{id}.pdf"))
+        .send()
+        .await;
+    assert!(head.is_ok(), "the receipt object exists");
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&settings.aws.orders_table)
+        .key(
+            "orderId",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_string()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "COMPLETED");
+    let receipt = http
+        .get(format!("{base}/api/orders/{id}/receipt"))
+        .bearer_auth(created["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt.status(),
+        302,
+        "receipts redirect to a presigned URL"
+    );
+    let mut delivered = Vec::new();
+    for _ in 0..50 {
+        delivered.extend(drain(&sdk, &events).await);
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(
+        delivered[0]["MessageAttributes"]["eventType"]["Value"],
+        "OrderCompleted"
+    );
+
+    // 2. A message naming an order that does not exist (yet) is poison: DLQ, one alarm.
+    let ghost = OrderId::generate();
+    let body = serde_json::to_string(&OrderMessage {
+        order_id: ghost.to_string(),
+        request_id: None,
+    })
+    .unwrap();
+    services.queue.send(&body).await.unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the message is in the DLQ",
+        || async { services.queue.depth().await.unwrap().dead_letters == 1 },
+    )
+    .await;
+    let mut alarm_msgs = Vec::new();
+    collect_until(&sdk, &alarms, &mut alarm_msgs, |a| !a.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // three more polls of the DLQ
+    alarm_msgs.extend(drain(&sdk, &alarms).await);
+    assert_eq!(
+        alarm_msgs.len(),
+        1,
+        "one alarm per episode, not one per poll: {alarm_msgs:?}"
+    );
+    assert!(
+        alarm_msgs[0]["Subject"]
+            .as_str()
+            .unwrap()
+            .contains("dead-letter"),
+        "{}",
+        alarm_msgs[0]
+    );
+
+    let list = orderflow(
+        &["--config", cfg, "dlq", "list"],
+        &[],
+        &dir.path().join("list.log"),
+    )
+    .stdout(Stdio::piped())
+    .output()
+    .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success());
+    assert!(
+        listed.contains(ghost.as_str()) && listed.contains("no order"),
+        "{listed}"
+    );
+
+    // 3. Fix the cause (the order now exists), redrive: it is processed, and the DLQ recovers.
+    let mut fixed = orderflow::conformance::order_for(&[(
+        &services.store.list_products().await.unwrap()[0],
+        1,
+    )]);
+    fixed.order_id = ghost.clone();
+    services.store.insert_order(&fixed, None).await.unwrap();
+    let redrive = orderflow(
+        &["--config", cfg, "dlq", "redrive"],
+        &[],
+        &dir.path().join("redrive.log"),
+    )
+    .status()
+    .unwrap();
+    assert!(redrive.success());
+    eventually(
+        Duration::from_secs(30),
+        "the redriven order completes",
+        || async {
+            services
+                .store
+                .get_order(&ghost)
+                .await
+                .unwrap()
+                .is_some_and(|o| o.status == OrderStatus::Completed)
+        },
+    )
+    .await;
+    collect_until(&sdk, &alarms, &mut alarm_msgs, |a| {
+        a.iter().any(|m| {
+            m["Subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("empty again")
+        })
+    })
+    .await;
+}
