@@ -1,10 +1,10 @@
 //! Wiring: picks the adapter family from config and hands out the ports as trait objects.
 
 use crate::adapters::embedded::{
-    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, FileReceiptStore, SimulatedGateway,
+    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, EmlMailer, FileReceiptStore, SimulatedGateway,
 };
 use crate::config::{Backend, Settings};
-use crate::ports::{Notifier, OrderQueue, OrderStore, PaymentGateway, ReceiptStore};
+use crate::ports::{Mailer, Notifier, OrderQueue, OrderStore, PaymentGateway, ReceiptStore};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ pub struct Services {
     pub receipts: Arc<dyn ReceiptStore>,
     pub notifier: Arc<dyn Notifier>,
     pub payments: Arc<dyn PaymentGateway>,
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl Services {
@@ -53,6 +54,7 @@ impl Services {
             receipts: Arc::new(FileReceiptStore::open(dir)?),
             notifier: Arc::new(EmbeddedNotifier::open(&dir.join("notifier.sqlite3"))?),
             payments: Arc::new(SimulatedGateway::open(&dir.join("payments.sqlite3"))?),
+            mailer: Arc::new(EmlMailer::open(dir)?),
         })
     }
 }

@@ -127,12 +127,15 @@ impl Default for HttpSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedSettings {
     pub data_dir: PathBuf,
+    /// Sender written into the `.eml` files under `{data_dir}/mail/`.
+    pub email_from: String,
 }
 
 impl Default for EmbeddedSettings {
     fn default() -> Self {
         EmbeddedSettings {
             data_dir: PathBuf::from("./data"),
+            email_from: "orders@localhost.localdomain".into(),
         }
     }
 }
@@ -162,6 +165,9 @@ pub struct AwsSettings {
     pub alarms_topic_arn: String,
     /// Lifetime of presigned receipt URLs.
     pub presign_secs: u64,
+    /// Sender of customer e-mail through SES (a verified identity). Unset: no e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_from: Option<String>,
 }
 
 impl Default for AwsSettings {
@@ -178,6 +184,7 @@ impl Default for AwsSettings {
             events_topic_arn: String::new(),
             alarms_topic_arn: String::new(),
             presign_secs: 300,
+            email_from: None,
         }
     }
 }
@@ -222,6 +229,10 @@ impl AwsSettings {
             if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(invalid("aws.endpoint_url", "must be an http(s) URL"));
             }
+        }
+        if let Some(from) = &self.email_from {
+            crate::domain::Email::parse(from)
+                .map_err(|e| invalid("aws.email_from", format!("{e}")))?;
         }
         if !(1..=604_800).contains(&self.presign_secs) {
             return Err(invalid("aws.presign_secs", "must be between 1 and 604800"));
@@ -408,6 +419,8 @@ impl Settings {
         if self.embedded.data_dir.as_os_str().is_empty() {
             return Err(invalid("embedded.data_dir", "must not be empty"));
         }
+        crate::domain::Email::parse(&self.embedded.email_from)
+            .map_err(|e| invalid("embedded.email_from", format!("{e}")))?;
         let w = &self.worker;
         if !(1..=1000).contains(&w.max_receive_count) {
             return Err(invalid(

@@ -629,6 +629,7 @@ pub async fn receipts_roundtrip(r: &dyn ReceiptStore) {
     let key = format!("receipts/{}.pdf", OrderId::generate());
     assert!(!r.exists(&key).await.unwrap());
     assert!(matches!(r.link(&key).await, Err(PortError::NotFound(_))));
+    assert!(matches!(r.get(&key).await, Err(PortError::NotFound(_))));
     r.put(&key, b"%PDF-1.3 first".to_vec()).await.unwrap();
     r.put(&key, b"%PDF-1.3 same".to_vec()).await.unwrap();
     assert!(r.exists(&key).await.unwrap());
@@ -636,6 +637,7 @@ pub async fn receipts_roundtrip(r: &dyn ReceiptStore) {
         ReceiptLink::Inline(bytes) => assert_eq!(bytes, b"%PDF-1.3 same"),
         ReceiptLink::Redirect(url) => assert!(url.contains(&key), "{url}"),
     }
+    assert_eq!(r.get(&key).await.unwrap(), b"%PDF-1.3 same");
     assert!(r.put("../escape.pdf", vec![1]).await.is_err());
 }
 

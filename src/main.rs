@@ -255,12 +255,8 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             std::time::Duration::from_secs(settings.worker.dlq_poll_secs),
         ));
         let worker = Arc::new(
-            Worker::new(
-                services.clone(),
-                settings.worker.clone(),
-                settings.orders.shop_name.clone(),
-            )
-            .with_dlq_signal(monitor.growth_signal()),
+            Worker::from_settings(services.clone(), &settings)
+                .with_dlq_signal(monitor.growth_signal()),
         );
         tasks.spawn(monitor.run_until_stopped(stop.clone()).map(Ok));
         let stop = stop.clone();

@@ -43,6 +43,8 @@ pub struct Worker {
     services: Services,
     settings: WorkerSettings,
     shop_name: String,
+    /// Sender of customer e-mail.
+    mail_from: String,
     /// Poked when a message goes to the dead-letter queue (see [`crate::dlq::DlqMonitor`]).
     dlq_growth: Option<Arc<tokio::sync::Notify>>,
 }
@@ -53,8 +55,23 @@ impl Worker {
             services,
             settings,
             shop_name,
+            mail_from: "orders@localhost.localdomain".into(),
             dlq_growth: None,
         }
+    }
+
+    /// A worker configured from the settings (worker section, shop name, e-mail sender).
+    pub fn from_settings(services: Services, settings: &crate::config::Settings) -> Self {
+        let mut w = Worker::new(
+            services,
+            settings.worker.clone(),
+            settings.orders.shop_name.clone(),
+        );
+        w.mail_from = match settings.backend {
+            crate::config::Backend::Embedded => settings.embedded.email_from.clone(),
+            crate::config::Backend::Aws => settings.aws.email_from.clone().unwrap_or_default(),
+        };
+        w
     }
 
     /// Reports dead-lettered messages to the DLQ monitor at once.
@@ -131,6 +148,9 @@ impl Worker {
             "worker stopping: finishing in-flight orders"
         );
         while running.join_next().await.is_some() {}
+        if let Err(e) = self.services.notifier.flush().await {
+            tracing::warn!(error = %e, "flushing the notifier failed");
+        }
         tracing::info!("worker stopped");
     }
 
@@ -340,7 +360,26 @@ impl Worker {
             receipt_key: order.receipt_key.clone(),
             occurred_at: order.updated_at,
         };
-        self.services.notifier.publish(&event).await
+        self.services.notifier.publish(&event).await?;
+        self.mail(order).await
+    }
+
+    /// The customer e-mail for a final order (the receipt attached when COMPLETED); the
+    /// mailer sends each message once.
+    async fn mail(&self, order: &Order) -> Result<(), PortError> {
+        let receipt = match (&order.status, &order.receipt_key) {
+            (OrderStatus::Completed, Some(key)) => Some(self.services.receipts.get(key).await?),
+            _ => None,
+        };
+        match crate::domain::mail::MailMessage::for_order(
+            order,
+            &self.shop_name,
+            &self.mail_from,
+            receipt,
+        ) {
+            Some(m) => self.services.mailer.send(&m).await,
+            None => Ok(()),
+        }
     }
 }
 

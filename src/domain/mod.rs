@@ -1,5 +1,6 @@
 //! The domain: orders, money, status machine, receipts. No AWS, HTTP or storage types here.
 
+pub mod mail;
 pub mod money;
 pub mod order;
 pub mod receipt;

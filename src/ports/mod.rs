@@ -4,12 +4,14 @@
 //! All ports share one error vocabulary, [`PortError`]; adapters map their backend's errors
 //! into it inside the adapter, by error kind, never by matching message strings.
 
+pub mod mailer;
 pub mod notifier;
 pub mod payment;
 pub mod queue;
 pub mod receipts;
 pub mod store;
 
+pub use mailer::Mailer;
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
 pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
 pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};

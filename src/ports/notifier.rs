@@ -63,4 +63,8 @@ pub trait Notifier: Send + Sync + 'static {
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()>;
     async fn recent_events(&self, limit: usize) -> PortResult<Vec<OrderEvent>>;
     async fn recent_alarms(&self, limit: usize) -> PortResult<Vec<Alarm>>;
+    /// Writes out anything the adapter batches (the aws event archive); called on shutdown.
+    async fn flush(&self) -> PortResult<()> {
+        Ok(())
+    }
 }

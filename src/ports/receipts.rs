@@ -16,11 +16,13 @@ pub enum ReceiptLink {
 /// - `put` stores `bytes` under `key` durably and atomically: a reader never sees a partial
 ///   file. Putting the same key again replaces it (same content on retries).
 /// - `exists` says whether a complete object is stored under `key`.
-/// - `link` returns `NotFound` when nothing is stored under `key`.
+/// - `link` and `get` return `NotFound` when nothing is stored under `key`.
 /// - Keys are `receipts/{orderId}.pdf`; adapters MUST reject keys that could escape their root.
 #[async_trait]
 pub trait ReceiptStore: Send + Sync + 'static {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> PortResult<()>;
     async fn exists(&self, key: &str) -> PortResult<bool>;
     async fn link(&self, key: &str) -> PortResult<ReceiptLink>;
+    /// The stored bytes (`NotFound` when absent), e.g. to attach the receipt to an e-mail.
+    async fn get(&self, key: &str) -> PortResult<Vec<u8>>;
 }

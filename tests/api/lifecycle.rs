@@ -58,6 +58,18 @@ async fn an_order_completes_with_a_pdf_receipt() {
         assert!(text.contains("28.00 USD"), "{text}");
     }
 
+    let eml = std::fs::read_to_string(
+        app.data_dir
+            .path()
+            .join(format!("mail/{id}-confirmation.eml")),
+    )
+    .unwrap();
+    assert!(eml.contains("To: ann@example.com\r\n"), "{eml}");
+    assert!(
+        eml.contains(&format!("filename=\"receipt-{id}.pdf\"")),
+        "the receipt is attached"
+    );
+
     let order_id = OrderId::parse(id).unwrap();
     assert_eq!(app.services.payments.charges_for(id).await.unwrap(), 1);
     let events = app.services.notifier.recent_events(10).await.unwrap();
@@ -132,6 +144,10 @@ async fn a_declined_card_fails_and_restores_stock() {
             .unwrap(),
         0
     );
+    let id = created["orderId"].as_str().unwrap();
+    let eml = std::fs::read_to_string(app.data_dir.path().join(format!("mail/{id}-failure.eml")))
+        .unwrap();
+    assert!(eml.contains("could not complete order"), "{eml}");
 }
 
 #[tokio::test]

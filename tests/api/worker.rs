@@ -78,6 +78,10 @@ async fn duplicate_messages_change_nothing() {
         modified,
         "not re-rendered"
     );
+    let mails: Vec<_> = std::fs::read_dir(app.data_dir.path().join("mail"))
+        .unwrap()
+        .collect();
+    assert_eq!(mails.len(), 1, "one e-mail");
     assert_eq!(q.depth().await.unwrap().dead_letters, 0);
 }
 
@@ -172,6 +176,9 @@ impl orderflow::ports::ReceiptStore for FlakyReceipts {
     }
     async fn link(&self, key: &str) -> orderflow::ports::PortResult<orderflow::ports::ReceiptLink> {
         self.inner.link(key).await
+    }
+    async fn get(&self, key: &str) -> orderflow::ports::PortResult<Vec<u8>> {
+        self.inner.get(key).await
     }
 }
 

@@ -129,6 +129,7 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     let short = [
         ("ORDERFLOW__WORKER__VISIBILITY_TIMEOUT_SECS", "2".to_owned()),
         ("ORDERFLOW__WORKER__MAX_RECEIVE_COUNT", "2".to_owned()),
+        ("ORDERFLOW__AWS__EMAIL_FROM", "shop@example.com".to_owned()),
     ];
     let status = orderflow(
         &[
@@ -250,6 +251,23 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
         .item
         .unwrap();
     assert_eq!(item["status"].as_s().unwrap(), "COMPLETED");
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let marker = aws_sdk_dynamodb::types::AttributeValue::S(format!("mail#{id}:confirmation"));
+    eventually(
+        Duration::from_secs(20),
+        "SES accepted the confirmation e-mail",
+        || async {
+            let got = dynamo
+                .get_item()
+                .table_name(&settings.aws.state_table)
+                .key("pk", marker.clone())
+                .send()
+                .await
+                .unwrap();
+            got.item.is_some()
+        },
+    )
+    .await;
     let receipt = http
         .get(format!("{base}/api/orders/{id}/receipt"))
         .bearer_auth(created["accessToken"].as_str().unwrap())
@@ -273,6 +291,40 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     assert_eq!(
         delivered[0]["MessageAttributes"]["eventType"]["Value"],
         "OrderCompleted"
+    );
+    let s3 = orderflow::adapters::aws::s3_client(&sdk, &settings.aws);
+    let mut archived = String::new();
+    for _ in 0..100 {
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&settings.aws.receipts_bucket)
+            .prefix("events/")
+            .send()
+            .await
+            .unwrap();
+        for obj in listed.contents() {
+            let key = obj.key().unwrap();
+            assert!(key.ends_with(".jsonl"), "{key}");
+            let body = s3
+                .get_object()
+                .bucket(&settings.aws.receipts_bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            archived.push_str(
+                std::str::from_utf8(&body.body.collect().await.unwrap().into_bytes()).unwrap(),
+            );
+        }
+        if archived.contains(id.as_str()) {
+            break;
+        }
+        archived.clear();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        archived.contains(id.as_str()) && archived.contains("OrderCompleted"),
+        "event archived as JSON lines: {archived}"
     );
 
     // 2. A message naming an order that does not exist (yet) is poison: DLQ, one alarm.

@@ -188,6 +188,27 @@ pub async fn bootstrap(
         Err(e) => return Err(anyhow::Error::new(e).context(format!("creating bucket {bucket}"))),
     }
 
+    if let Some(from) = &base.email_from {
+        // SES only sends from verified identities; emulators verify on creation.
+        let ses = aws_sdk_sesv2::Client::new(sdk);
+        match ses
+            .create_email_identity()
+            .email_identity(from)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_already_exists_exception()) => {}
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("creating the SES identity {from}"))
+                )
+            }
+        }
+    }
+
     let events_topic_arn = sns
         .create_topic()
         .name(format!("{p}-events"))

@@ -8,20 +8,25 @@
 //! | ReceiptStore   | [`S3Receipts`]    | S3 `receipts/{orderId}.pdf`, presigned GET|
 //! | Notifier       | [`SnsNotifier`]   | SNS events and alarms topics              |
 //! | PaymentGateway | [`DynamoGateway`] | simulated gateway, ledger in DynamoDB     |
+//! | Mailer         | [`SesMailer`]     | SES v2 raw e-mail (when `aws.email_from`) |
 //!
 //! SDK errors are mapped into [`PortError`] here, by error kind: throttling, timeouts and
 //! 5xx are `Unavailable`; conditional-check failures become `AlreadyExists`/`Precondition`
 //! at the call sites that expect them.
 
+mod archive;
 mod bootstrap;
 mod dynamo;
 mod s3;
+mod ses;
 mod sns;
 mod sqs;
 
+pub use archive::EventArchive;
 pub use bootstrap::{bootstrap, BootstrapNames};
 pub use dynamo::{DynamoGateway, DynamoStore};
 pub use s3::S3Receipts;
+pub use ses::{MailDisabled, SesMailer};
 pub use sns::SnsNotifier;
 pub use sqs::SqsQueue;
 
@@ -139,7 +144,19 @@ pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::app::Ser
             settings.state_table.clone(),
             settings.events_topic_arn.clone(),
             settings.alarms_topic_arn.clone(),
+            EventArchive::start(s3_client(&sdk, settings), settings.receipts_bucket.clone()),
         )),
-        payments: Arc::new(DynamoGateway::new(dynamo, settings.state_table.clone())),
+        payments: Arc::new(DynamoGateway::new(
+            dynamo.clone(),
+            settings.state_table.clone(),
+        )),
+        mailer: match &settings.email_from {
+            Some(_) => Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(&sdk),
+                dynamo,
+                settings.state_table.clone(),
+            )),
+            None => Arc::new(MailDisabled),
+        },
     }
 }

@@ -68,6 +68,30 @@ impl ReceiptStore for S3Receipts {
         }
     }
 
+    async fn get(&self, key: &str) -> PortResult<Vec<u8>> {
+        check_key(key)?;
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Err(PortError::NotFound(key.to_owned()))
+            }
+            Err(e) => return Err(sdk_err("s3 GetObject", e)),
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("s3 GetObject body: {e}")))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
     async fn link(&self, key: &str) -> PortResult<ReceiptLink> {
         if !self.exists(key).await? {
             return Err(PortError::NotFound(key.to_owned()));

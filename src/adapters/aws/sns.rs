@@ -6,7 +6,7 @@
 //! again by a retried worker step. The marker is written after the publish succeeds, so a
 //! crash in between can only repeat an event (subscribers drop it by `eventId`), never lose it.
 
-use super::{now_ms, sdk_err};
+use super::{now_ms, sdk_err, EventArchive};
 use crate::ports::{Alarm, Notifier, OrderEvent, PortError, PortResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -18,6 +18,7 @@ pub struct SnsNotifier {
     state: String,
     events_topic: String,
     alarms_topic: String,
+    archive: EventArchive,
 }
 
 impl SnsNotifier {
@@ -27,6 +28,7 @@ impl SnsNotifier {
         state: String,
         events_topic: String,
         alarms_topic: String,
+        archive: EventArchive,
     ) -> Self {
         SnsNotifier {
             sns,
@@ -34,6 +36,7 @@ impl SnsNotifier {
             state,
             events_topic,
             alarms_topic,
+            archive,
         }
     }
 
@@ -104,6 +107,7 @@ impl Notifier for SnsNotifier {
         )
         .await?;
         tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), "order event published");
+        self.archive.add(event);
         self.mark_sent(&pk).await
     }
 
@@ -117,6 +121,10 @@ impl Notifier for SnsNotifier {
             .await?;
         tracing::warn!(alarm_id = %alarm.alarm_id, subject = %alarm.subject, "{}", alarm.message);
         self.mark_sent(&pk).await
+    }
+
+    async fn flush(&self) -> PortResult<()> {
+        self.archive.flush().await
     }
 
     async fn recent_events(&self, _limit: usize) -> PortResult<Vec<OrderEvent>> {

@@ -7,7 +7,9 @@
 //! | ReceiptStore  | [`FileReceiptStore`]   | `receipts/{orderId}.pdf` |
 //! | Notifier      | [`EmbeddedNotifier`]   | `notifier.sqlite3`       |
 //! | PaymentGateway| [`SimulatedGateway`]   | `payments.sqlite3`       |
+//! | Mailer        | [`EmlMailer`]          | `mail/{orderId}-{kind}.eml` |
 
+mod mailer;
 mod notifier;
 mod payment;
 mod queue;
@@ -15,6 +17,7 @@ mod receipts;
 pub mod sqlite;
 mod store;
 
+pub use mailer::EmlMailer;
 pub use notifier::EmbeddedNotifier;
 pub use payment::SimulatedGateway;
 pub use queue::EmbeddedQueue;

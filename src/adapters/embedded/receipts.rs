@@ -58,10 +58,11 @@ impl ReceiptStore for FileReceiptStore {
     }
 
     async fn link(&self, key: &str) -> PortResult<ReceiptLink> {
+        self.get(key).await.map(ReceiptLink::Inline)
+    }
+
+    async fn get(&self, key: &str) -> PortResult<Vec<u8>> {
         let path = self.path(key)?;
-        tokio::fs::read(&path)
-            .await
-            .map(ReceiptLink::Inline)
-            .map_err(io_err)
+        tokio::fs::read(&path).await.map_err(io_err)
     }
 }

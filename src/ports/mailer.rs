@@ -1,0 +1,15 @@
+//! The mailer port: customer e-mail.
+
+use super::PortResult;
+use crate::domain::mail::MailMessage;
+use async_trait::async_trait;
+
+/// # Contract
+/// - `send` delivers the message to `to`. A message whose `key` was already sent MUST NOT be
+///   sent again where the backend can tell (the embedded family: the `.eml` file exists;
+///   aws: a marker in the state table, written after SES accepted the message).
+/// - `Unavailable`: not sent; retry later.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, message: &MailMessage) -> PortResult<()>;
+}
