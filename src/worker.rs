@@ -367,6 +367,9 @@ impl Worker {
     /// The customer e-mail for a final order (the receipt attached when COMPLETED); the
     /// mailer sends each message once.
     async fn mail(&self, order: &Order) -> Result<(), PortError> {
+        if !self.services.mailer.enabled() {
+            return Ok(());
+        }
         let receipt = match (&order.status, &order.receipt_key) {
             (OrderStatus::Completed, Some(key)) => Some(self.services.receipts.get(key).await?),
             _ => None,

@@ -12,4 +12,8 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, message: &MailMessage) -> PortResult<()>;
+    /// False when customer e-mail is switched off: callers skip building messages.
+    fn enabled(&self) -> bool {
+        true
+    }
 }

@@ -2,6 +2,7 @@
 //! as the embedded family, and AWS-specific checks.
 
 mod blackbox;
+mod economy;
 mod moto;
 
 use moto::moto;

@@ -16,6 +16,7 @@
 
 mod archive;
 mod bootstrap;
+mod counter;
 mod dynamo;
 mod s3;
 mod ses;
@@ -24,6 +25,7 @@ mod sqs;
 
 pub use archive::EventArchive;
 pub use bootstrap::{bootstrap, BootstrapNames};
+pub use counter::RequestCounter;
 pub use dynamo::{DynamoGateway, DynamoStore};
 pub use s3::S3Receipts;
 pub use ses::{MailDisabled, SesMailer};
@@ -116,14 +118,40 @@ pub async fn services(settings: &AwsSettings) -> crate::app::Services {
     services_with(&sdk_config(settings).await, settings)
 }
 
-/// The five ports on AWS with a given SDK config (tests pass emulator credentials).
+/// The ports on AWS with a given SDK config (tests pass emulator credentials).
 pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::app::Services {
+    services_counted(sdk, settings, None)
+}
+
+/// As [`services_with`], counting every request with `counter` when given.
+pub fn services_counted(
+    sdk: &SdkConfig,
+    settings: &AwsSettings,
+    counter: Option<RequestCounter>,
+) -> crate::app::Services {
     use std::sync::Arc;
-    let sdk = sdk.clone();
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    macro_rules! client {
+        ($krate:ident) => {{
+            let mut b = $krate::config::Builder::from(sdk);
+            if let Some(c) = &counter {
+                b = b.interceptor(c.clone());
+            }
+            $krate::Client::from_conf(b.build())
+        }};
+    }
+    let dynamo: aws_sdk_dynamodb::Client = client!(aws_sdk_dynamodb);
+    let s3 = {
+        let custom_endpoint =
+            settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let mut b = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint);
+        if let Some(c) = &counter {
+            b = b.interceptor(c.clone());
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    };
     crate::app::Services {
         queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&sdk),
+            client!(aws_sdk_sqs),
             settings.queue_url.clone(),
             settings.dlq_url.clone(),
         )),
@@ -134,17 +162,17 @@ pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::app::Ser
             settings.state_table.clone(),
         )),
         receipts: Arc::new(S3Receipts::new(
-            s3_client(&sdk, settings),
+            s3.clone(),
             settings.receipts_bucket.clone(),
             Duration::from_secs(settings.presign_secs),
         )),
         notifier: Arc::new(SnsNotifier::new(
-            aws_sdk_sns::Client::new(&sdk),
+            client!(aws_sdk_sns),
             dynamo.clone(),
             settings.state_table.clone(),
             settings.events_topic_arn.clone(),
             settings.alarms_topic_arn.clone(),
-            EventArchive::start(s3_client(&sdk, settings), settings.receipts_bucket.clone()),
+            EventArchive::start(s3, settings.receipts_bucket.clone()),
         )),
         payments: Arc::new(DynamoGateway::new(
             dynamo.clone(),
@@ -152,7 +180,7 @@ pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::app::Ser
         )),
         mailer: match &settings.email_from {
             Some(_) => Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(&sdk),
+                client!(aws_sdk_sesv2),
                 dynamo,
                 settings.state_table.clone(),
             )),

@@ -72,6 +72,10 @@ pub struct MailDisabled;
 
 #[async_trait]
 impl Mailer for MailDisabled {
+    fn enabled(&self) -> bool {
+        false
+    }
+
     async fn send(&self, message: &MailMessage) -> PortResult<()> {
         tracing::debug!(key = %message.key, "customer e-mail is off (aws.email_from not set)");
         Ok(())

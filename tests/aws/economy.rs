@@ -1,0 +1,132 @@
+//! Request economy: how many AWS requests one order costs, by API, counted by an SDK
+//! interceptor on every client while orders flow through the API and the worker on the
+//! emulator. Run with `--nocapture` to see the table (docs/benchmarks.md quotes it).
+
+use crate::moto::moto;
+use orderflow::adapters::aws::{
+    bootstrap, services_counted, services_with, BootstrapNames, RequestCounter,
+};
+use orderflow::config::{Backend, Settings};
+use orderflow::conformance::eventually;
+use orderflow::domain::{OrderId, OrderStatus};
+use orderflow::http::Application;
+use orderflow::worker::Worker;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const ORDERS: usize = 20;
+
+#[tokio::test]
+async fn requests_per_order_by_api() {
+    let Some(m) = moto().await else { return };
+    let sdk = m.sdk().await;
+    let names = BootstrapNames {
+        prefix: format!("ec{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        max_receive_count: 5,
+        visibility_timeout_secs: 30,
+    };
+    let aws = bootstrap(&sdk, &m.base_settings(), &names).await.unwrap();
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let mut settings = Settings::load_from(
+        Some(empty.path()),
+        vec![
+            ("ORDERFLOW__HTTP__ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            (
+                "ORDERFLOW__WORKER__RECEIVE_WAIT_SECS".to_owned(),
+                "1".to_owned(),
+            ),
+        ],
+    )
+    .unwrap();
+    settings.backend = Backend::Aws;
+    settings.aws = aws.clone();
+    let settings = Arc::new(settings);
+    let observer = services_with(&sdk, &aws);
+    observer
+        .store
+        .seed_products(&orderflow::catalog::load(None).unwrap())
+        .await
+        .unwrap();
+
+    let counter = RequestCounter::default();
+    let services = services_counted(&sdk, &aws, Some(counter.clone()));
+    let app = Application::build(settings.clone(), services.clone()).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let stop = CancellationToken::new();
+    let worker = Arc::new(Worker::from_settings(services.clone(), &settings));
+    let worker_task = tokio::spawn(worker.run_until_stopped(stop.clone()));
+
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..ORDERS {
+        let res = http
+            .post(format!("{base}/api/orders"))
+            .header("Idempotency-Key", format!("economy-{i}"))
+            .json(&json!({
+                "customerId": "economy", "customerEmail": "e@example.com",
+                "items": [{"productId": "sku-beans", "quantity": 1}, {"productId": "sku-mug", "quantity": 1}],
+                "payment": {"cardNumber": "4242424242424242"}
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        ids.push(OrderId::parse(body["orderId"].as_str().unwrap()).unwrap());
+    }
+    for id in &ids {
+        eventually(Duration::from_secs(60), "orders complete", || async {
+            observer
+                .store
+                .get_order(id)
+                .await
+                .unwrap()
+                .is_some_and(|o| o.status == OrderStatus::Completed)
+        })
+        .await;
+    }
+    stop.cancel();
+    worker_task.await.unwrap();
+    handle.stop(true).await;
+
+    let counts = counter.snapshot();
+    let total: u64 = counts.values().sum();
+    println!("\nAWS requests for {ORDERS} orders (2 lines each, Idempotency-Key, card):");
+    println!(
+        "{:<40} {:>8} {:>10}",
+        "service:operation", "requests", "per order"
+    );
+    for (api, n) in &counts {
+        println!("{api:<40} {n:>8} {:>10.2}", *n as f64 / ORDERS as f64);
+    }
+    println!(
+        "{:<40} {total:>8} {:>10.2}",
+        "total",
+        total as f64 / ORDERS as f64
+    );
+    let get = |k: &str| counts.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        get("SQS:SendMessage"),
+        ORDERS as u64,
+        "one enqueue per order"
+    );
+    assert_eq!(get("SNS:Publish"), ORDERS as u64, "one event per order");
+    assert!(
+        get("S3:PutObject") >= ORDERS as u64,
+        "one receipt per order (plus archive batches)"
+    );
+    assert_eq!(
+        get("DynamoDB:TransactWriteItems"),
+        2 * ORDERS as u64,
+        "order+key, and the reservation"
+    );
+    assert_eq!(
+        get("S3:GetObject"),
+        0,
+        "no receipt download when e-mail is off"
+    );
+}
