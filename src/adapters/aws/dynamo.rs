@@ -71,6 +71,28 @@ fn failed_conditions(
     }
 }
 
+/// A cancelled transaction whose items did not fail a condition lost a race with another
+/// transaction (`TransactionConflict`) or met throttling: transient, retry.
+fn transaction_err(
+    op: &str,
+    e: aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> PortError {
+    match failed_conditions(&e) {
+        Some(_) => PortError::Unavailable(format!(
+            "{op}: transaction cancelled without a failed condition (conflict)"
+        )),
+        None => match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                PortError::Unavailable(format!("{op}: transaction in progress"))
+            }
+            _ => sdk_err(op, e),
+        },
+    }
+}
+
 pub struct DynamoStore {
     client: Client,
     orders: String,
@@ -308,7 +330,7 @@ impl OrderStore for DynamoStore {
                     order.order_id
                 )))
             }
-            Err(e) => Err(sdk_err("dynamodb TransactWriteItems (order)", e)),
+            Err(e) => Err(transaction_err("dynamodb TransactWriteItems (order)", e)),
         }
     }
 
@@ -448,11 +470,9 @@ impl OrderStore for DynamoStore {
                     Some(i) => Ok(Reservation::Insufficient {
                         product_id: lines[i].0.clone(),
                     }),
-                    None => Err(PortError::Unavailable(format!(
-                        "stock reservation cancelled: {e:?}"
-                    ))),
+                    None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
                 },
-                None => Err(sdk_err("dynamodb TransactWriteItems (reserve)", e)),
+                None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
             },
         }
     }
@@ -486,7 +506,7 @@ impl OrderStore for DynamoStore {
         match tx.send().await {
             Ok(_) => Ok(true),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
-            Err(e) => Err(sdk_err("dynamodb TransactWriteItems (release)", e)),
+            Err(e) => Err(transaction_err("dynamodb TransactWriteItems (release)", e)),
         }
     }
 

@@ -15,6 +15,7 @@
 //! at the call sites that expect them.
 
 mod archive;
+mod batch;
 mod bootstrap;
 mod counter;
 mod dynamo;

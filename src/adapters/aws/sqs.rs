@@ -1,6 +1,7 @@
 //! SQS queue adapter. Retries → DLQ are the queue's redrive policy (`maxReceiveCount`);
 //! poison messages are moved explicitly (send to the DLQ, then delete).
 
+use super::batch::Batcher;
 use super::sdk_err;
 use crate::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
 use async_trait::async_trait;
@@ -15,6 +16,128 @@ pub struct SqsQueue {
     client: Client,
     queue_url: String,
     dlq_url: String,
+    /// Sends share `SendMessageBatch` requests when they arrive together (no added wait:
+    /// the 201 waits on the send).
+    sends: Batcher<String, String>,
+    /// Acknowledgements share `DeleteMessageBatch` requests, lingering up to 50 ms: nobody
+    /// waits on a delete but the worker's next receive.
+    deletes: Batcher<String, ()>,
+}
+
+/// One `SendMessageBatch`; a result per body, in order.
+async fn send_batch(client: &Client, url: &str, bodies: Vec<String>) -> Vec<PortResult<String>> {
+    let entries: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(b)
+                .build()
+                .expect("id and body are set")
+        })
+        .collect();
+    let n = entries.len();
+    match client
+        .send_message_batch()
+        .queue_url(url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Err(e) => {
+            let err = sdk_err("sqs SendMessageBatch", e);
+            (0..n)
+                .map(|_| Err(PortError::Unavailable(err.to_string())))
+                .collect()
+        }
+        Ok(out) => {
+            let mut results: Vec<PortResult<String>> = (0..n)
+                .map(|_| Err(PortError::Unavailable("no result for this entry".into())))
+                .collect();
+            for ok in out.successful() {
+                if let Some(slot) = ok
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| results.get_mut(i))
+                {
+                    *slot = Ok(ok.message_id().to_owned());
+                }
+            }
+            for failed in out.failed() {
+                if let Some(slot) = failed
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| results.get_mut(i))
+                {
+                    let text = format!(
+                        "sqs SendMessageBatch entry: {} {}",
+                        failed.code(),
+                        failed.message().unwrap_or_default()
+                    );
+                    *slot = Err(if failed.sender_fault() {
+                        PortError::Unexpected(anyhow::anyhow!(text))
+                    } else {
+                        PortError::Unavailable(text)
+                    });
+                }
+            }
+            results
+        }
+    }
+}
+
+/// One `DeleteMessageBatch`; an already-invalid handle counts as deleted.
+async fn delete_batch(client: &Client, url: &str, handles: Vec<String>) -> Vec<PortResult<()>> {
+    let entries: Vec<_> = handles
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(h)
+                .build()
+                .expect("id and handle are set")
+        })
+        .collect();
+    let n = entries.len();
+    match client
+        .delete_message_batch()
+        .queue_url(url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Err(e) => {
+            let err = sdk_err("sqs DeleteMessageBatch", e);
+            (0..n)
+                .map(|_| Err(PortError::Unavailable(err.to_string())))
+                .collect()
+        }
+        Ok(out) => {
+            let mut results: Vec<PortResult<()>> = (0..n).map(|_| Ok(())).collect();
+            for failed in out.failed() {
+                if failed.code() == "ReceiptHandleIsInvalid" {
+                    continue;
+                }
+                if let Some(slot) = failed
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| results.get_mut(i))
+                {
+                    *slot = Err(PortError::Unavailable(format!(
+                        "sqs DeleteMessageBatch entry: {} {}",
+                        failed.code(),
+                        failed.message().unwrap_or_default()
+                    )));
+                }
+            }
+            results
+        }
+    }
 }
 
 fn delivery(m: &Message) -> Delivery {
@@ -31,11 +154,29 @@ fn delivery(m: &Message) -> Delivery {
 }
 
 impl SqsQueue {
+    /// Starts the batching tasks on the current tokio runtime.
     pub fn new(client: Client, queue_url: String, dlq_url: String) -> Self {
+        let (c, url) = (client.clone(), queue_url.clone());
+        let sends = Batcher::start(8, 10, Duration::ZERO, move |bodies: Vec<String>| {
+            let (c, url) = (c.clone(), url.clone());
+            async move { send_batch(&c, &url, bodies).await }
+        });
+        let (c, url) = (client.clone(), queue_url.clone());
+        let deletes = Batcher::start(
+            2,
+            10,
+            Duration::from_millis(50),
+            move |handles: Vec<String>| {
+                let (c, url) = (c.clone(), url.clone());
+                async move { delete_batch(&c, &url, handles).await }
+            },
+        );
         SqsQueue {
             client,
             queue_url,
             dlq_url,
+            sends,
+            deletes,
         }
     }
 
@@ -103,15 +244,7 @@ impl SqsQueue {
 #[async_trait]
 impl OrderQueue for SqsQueue {
     async fn send(&self, body: &str) -> PortResult<String> {
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| sdk_err("sqs SendMessage", e))?;
-        Ok(out.message_id().unwrap_or_default().to_owned())
+        self.sends.call(body.to_owned()).await
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> PortResult<Vec<Delivery>> {
@@ -119,24 +252,7 @@ impl OrderQueue for SqsQueue {
     }
 
     async fn delete(&self, receipt_handle: &str) -> PortResult<()> {
-        match self
-            .client
-            .delete_message()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Already gone (deleted by another receive): deleting is idempotent.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_receipt_handle_is_invalid()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err("sqs DeleteMessage", e)),
-        }
+        self.deletes.call(receipt_handle.to_owned()).await
     }
 
     async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> PortResult<()> {
