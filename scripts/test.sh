@@ -3,7 +3,8 @@
 # formatting, lints and every test. `.ci/run` runs exactly this.
 #
 # Needs: the Rust toolchain and python3. Installs where missing: poppler-utils (pdftotext,
-# to read receipt PDFs; via apt) and moto's AWS emulator (`moto[server]` from PyPI, into
+# to read receipt PDFs), chromium and chromium-driver (browser tests; Debian's, never a
+# downloaded browser) via apt, and moto's AWS emulator (`moto[server]` from PyPI, into
 # ./.venv-moto). With CI=true a tool that cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,8 @@ need() { # need COMMAND PACKAGE
 }
 
 need pdftotext poppler-utils
+need chromium chromium
+need chromedriver chromium-driver
 
 # moto's server: the AWS-protocol emulator the aws adapter family is tested against.
 MOTO_SPEC='moto[server]>=5.1,<6'

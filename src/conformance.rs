@@ -396,6 +396,16 @@ pub async fn store_lists_orders_newest_first(s: &dyn OrderStore) {
         .orders
         .iter()
         .all(|o| o.status == OrderStatus::Failed));
+    let counts = s.count_by_status().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            (OrderStatus::Pending, 2),
+            (OrderStatus::Processing, 0),
+            (OrderStatus::Completed, 0),
+            (OrderStatus::Failed, 3)
+        ]
+    );
     assert!(matches!(
         s.list_orders(None, 2, Some("not-a-cursor")).await,
         Err(PortError::Precondition(_))

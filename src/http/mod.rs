@@ -5,6 +5,8 @@
 mod errors;
 mod input;
 mod orders;
+mod pages;
+mod session;
 mod views;
 
 pub use errors::ApiError;
@@ -28,20 +30,71 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// SHA-256 of each admin key: compared in constant time, never kept in clear here.
     admin_key_hashes: Vec<String>,
+    sessions: session::SessionKeys,
+    assets: Assets,
+}
+
+/// Static assets with content-hash versions: versioned URLs are cached for a year, and a
+/// deploy that changes a file changes its URL.
+#[derive(Clone, Default)]
+pub struct Assets {
+    /// `index.html` with its `/static/…` references versioned; `None` if missing.
+    index_html: Option<String>,
+    /// The versioned stylesheet URL for server-rendered pages.
+    css_url: String,
+}
+
+impl Assets {
+    pub fn load(static_dir: &std::path::Path) -> Assets {
+        let mut versions = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(static_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".js") || name.ends_with(".css") {
+                    if let Ok(bytes) = std::fs::read(e.path()) {
+                        versions.push((name, sha256_hex(&bytes)[..12].to_owned()));
+                    }
+                }
+            }
+        }
+        let versioned = |name: &str| match versions.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => format!("/static/{name}?v={v}"),
+            None => format!("/static/{name}"),
+        };
+        let index_html = std::fs::read_to_string(static_dir.join("index.html"))
+            .ok()
+            .map(|mut html| {
+                for (name, _) in &versions {
+                    html = html.replace(
+                        &format!("\"/static/{name}\""),
+                        &format!("\"{}\"", versioned(name)),
+                    );
+                }
+                html
+            });
+        Assets {
+            index_html,
+            css_url: versioned("style.css"),
+        }
+    }
 }
 
 impl AppState {
     pub fn new(services: Services, settings: Arc<Settings>) -> Self {
-        let admin_key_hashes = settings
+        let admin_key_hashes: Vec<String> = settings
             .auth
             .admin_api_keys
             .iter()
             .map(|k| sha256_hex(k.expose().as_bytes()))
             .collect();
+        let sessions = session::SessionKeys::from_admin_key_hashes(&admin_key_hashes);
+        let assets = Assets::load(&settings.http.static_dir);
         AppState {
             services,
             settings,
             admin_key_hashes,
+            sessions,
+            assets,
         }
     }
 
@@ -147,12 +200,32 @@ async fn list_products(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
         .json(serde_json::json!({ "products": products })))
 }
 
-async fn index(state: web::Data<AppState>) -> Result<actix_files::NamedFile, ApiError> {
-    let path = state.settings.http.static_dir.join("index.html");
-    actix_files::NamedFile::open_async(&path)
-        .await
-        .map(|f| f.use_etag(true))
-        .map_err(|_| ApiError::NotFound("the storefront is not installed (http.static_dir)".into()))
+/// The storefront page, its asset URLs versioned; HTML itself is never cached.
+async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let html = state.assets.index_html.clone().ok_or_else(|| {
+        ApiError::NotFound("the storefront is not installed (http.static_dir)".into())
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(html))
+}
+
+/// Versioned static URLs (`?v=` content hash) are immutable; anything else revalidates.
+async fn static_cache(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let versioned = req.query_string().split('&').any(|p| p.starts_with("v="));
+    let mut res = next.call(req).await?;
+    let value = if versioned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    Ok(res)
 }
 
 /// Registers every route; shared by the server and in-process tests.
@@ -194,7 +267,17 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .route(web::get().to(index))
             .route(web::head().to(index)),
     )
-    .service(actix_files::Files::new("/static", static_dir).use_etag(true));
+    .service(web::resource("/orders/{order_id}").route(web::get().to(pages::order)))
+    .service(web::resource("/admin").route(web::get().to(pages::admin)))
+    .service(web::resource("/admin/login").route(web::post().to(pages::login)))
+    .service(web::resource("/admin/logout").route(web::post().to(pages::logout)))
+    .service(web::resource("/admin/dlq/redrive").route(web::post().to(pages::redrive)))
+    .service(web::resource("/admin/orders/{order_id}").route(web::get().to(pages::admin_order)))
+    .service(
+        web::scope("/static")
+            .wrap(from_fn(static_cache))
+            .service(actix_files::Files::new("", static_dir).use_etag(true)),
+    );
 }
 
 /// The HTTP server, bound and ready to run.

@@ -314,7 +314,7 @@ async fn place(
     Ok(response)
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+pub(super) fn bearer_token(req: &HttpRequest) -> Option<String> {
     let from_header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -345,9 +345,13 @@ pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError
     }
 }
 
-/// Loads an order the caller may see: with its access token or an admin key. Everyone
+/// Loads an order the caller may see: with its access token, an admin key or an admin
+/// console session. Everyone
 /// else gets the same 404 as for an order that does not exist.
-async fn authorized_order(req: &HttpRequest, state: &AppState) -> Result<Order, ApiError> {
+pub(super) async fn authorized_order(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Order, ApiError> {
     let not_found = || ApiError::NotFound("no such order".into());
     let id = req
         .match_info()
@@ -371,7 +375,8 @@ async fn authorized_order(req: &HttpRequest, state: &AppState) -> Result<Order, 
             order.access_token_sha256.as_bytes(),
         )
     });
-    if admin || owner {
+    let console = super::pages::admin_session(req, state).is_some();
+    if admin || owner || console {
         Ok(order)
     } else {
         Err(not_found())

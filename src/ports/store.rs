@@ -103,6 +103,9 @@ pub trait OrderStore: Send + Sync + 'static {
         cursor: Option<&str>,
     ) -> PortResult<OrderPage>;
 
+    /// How many orders are in each status (every status listed, zeros included).
+    async fn count_by_status(&self) -> PortResult<Vec<(OrderStatus, u64)>>;
+
     async fn reserve_stock(
         &self,
         order_id: &OrderId,

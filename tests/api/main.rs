@@ -4,6 +4,7 @@ mod auth;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod pages;
 mod process;
 mod validation;
 mod worker;

@@ -434,6 +434,36 @@ impl OrderStore for DynamoStore {
         })
     }
 
+    async fn count_by_status(&self) -> PortResult<Vec<(OrderStatus, u64)>> {
+        let mut out = Vec::new();
+        for status in OrderStatus::ALL {
+            let mut count = 0u64;
+            let mut start: Option<Item> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.orders)
+                    .index_name("by-status")
+                    .key_condition_expression("#s = :s")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":s", s(status.as_str()))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("dynamodb Query (count)", e))?;
+                count += page.count() as u64;
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+            out.push((status, count));
+        }
+        Ok(out)
+    }
+
     async fn reserve_stock(
         &self,
         order_id: &OrderId,

@@ -298,6 +298,31 @@ impl OrderStore for EmbeddedStore {
         })
     }
 
+    async fn count_by_status(&self) -> PortResult<Vec<(OrderStatus, u64)>> {
+        let rows: Vec<(String, i64)> = self
+            .db
+            .call(|c| {
+                let mut s =
+                    c.prepare_cached("SELECT status, COUNT(*) FROM orders GROUP BY status")?;
+                let rows = s
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        Ok(OrderStatus::ALL
+            .into_iter()
+            .map(|st| {
+                (
+                    st,
+                    rows.iter()
+                        .find(|(s, _)| s == st.as_str())
+                        .map_or(0, |(_, n)| *n as u64),
+                )
+            })
+            .collect())
+    }
+
     async fn reserve_stock(
         &self,
         order_id: &OrderId,

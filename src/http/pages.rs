@@ -1,0 +1,405 @@
+//! Server-rendered pages (askama): the order page for shoppers without JavaScript, and the
+//! admin console (sign-in with an admin key → signed session cookie; CSRF-protected forms).
+
+use super::errors::ApiError;
+use super::session::{COOKIE, LIFETIME_SECS};
+use super::AppState;
+use crate::domain::{Order, OrderId, OrderStatus};
+use crate::ports::QueueDepth;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+use serde::Deserialize;
+
+struct LineRow {
+    name: String,
+    quantity: u32,
+    unit_price: String,
+    line_total: String,
+}
+
+struct TimelineRow {
+    status: String,
+    at: String,
+    at_display: String,
+    reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "order.html")]
+struct OrderPage {
+    shop: String,
+    css: String,
+    order_id: String,
+    status: String,
+    status_class: String,
+    failure: Option<String>,
+    lines: Vec<LineRow>,
+    total: String,
+    timeline: Vec<TimelineRow>,
+    receipt_url: Option<String>,
+    is_final: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_login.html")]
+struct LoginPage {
+    shop: String,
+    css: String,
+    error: Option<String>,
+}
+
+struct OrderRow {
+    order_id: String,
+    created: String,
+    customer: String,
+    total: String,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    shop: String,
+    css: String,
+    csrf: String,
+    notice: Option<String>,
+    depth: QueueDepth,
+    counts: Vec<(String, u64)>,
+    orders: Vec<OrderRow>,
+    alarms: Vec<(String, String, String)>,
+    aws: bool,
+}
+
+fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+    match body {
+        Ok(b) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(b),
+        Err(e) => ApiError::Internal(anyhow::anyhow!("rendering a page: {e}")).error_response(),
+    }
+}
+
+fn reason_in_words(order: &Order) -> Option<String> {
+    order.failure_reason.map(|r| match r {
+        crate::domain::FailureReason::OutOfStock => {
+            "An item was out of stock. Nothing was charged.".to_owned()
+        }
+        crate::domain::FailureReason::PaymentDeclined => {
+            "The card was declined. Nothing was charged.".to_owned()
+        }
+    })
+}
+
+fn order_page(state: &AppState, order: &Order, receipt_url: Option<String>) -> OrderPage {
+    OrderPage {
+        shop: state.settings.orders.shop_name.clone(),
+        css: state.assets.css_url.clone(),
+        order_id: order.order_id.to_string(),
+        status: order.status.to_string(),
+        status_class: order.status.as_str().to_ascii_lowercase(),
+        failure: reason_in_words(order),
+        lines: order
+            .items
+            .iter()
+            .map(|l| LineRow {
+                name: l.name.clone(),
+                quantity: l.quantity.get(),
+                unit_price: l.unit_price.to_string(),
+                line_total: l.line_total.to_string(),
+            })
+            .collect(),
+        total: order.total.to_string(),
+        timeline: order
+            .timeline
+            .iter()
+            .map(|e| TimelineRow {
+                status: e.status.to_string(),
+                at: e.at.to_rfc3339(),
+                at_display: e.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                reason: e.reason.map(|r| r.as_str().to_owned()),
+            })
+            .collect(),
+        receipt_url: receipt_url
+            .filter(|_| order.status == OrderStatus::Completed && order.receipt_key.is_some()),
+        is_final: order.status.is_terminal(),
+    }
+}
+
+fn not_found_page() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body("<!doctype html><title>Not found</title><h1>Not found</h1><p>No such order, or the link is incomplete.</p>")
+}
+
+/// GET /orders/{order_id}?token=…: the order and its timeline, no JavaScript needed.
+pub async fn order(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match super::orders::authorized_order(&req, &state).await {
+        Ok(order) => {
+            let token = super::orders::bearer_token(&req).unwrap_or_default();
+            let receipt = format!("/api/orders/{}/receipt?token={}", order.order_id, token);
+            html(
+                actix_web::http::StatusCode::OK,
+                order_page(&state, &order, Some(receipt)).render(),
+            )
+        }
+        Err(ApiError::NotFound(_)) => not_found_page(),
+        Err(e) => e.error_response(),
+    }
+}
+
+/// The valid admin session carried by this request, if any.
+pub fn admin_session(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let value = req.cookie(COOKIE)?.value().to_owned();
+    state
+        .sessions
+        .verify(&value, chrono::Utc::now().timestamp())
+        .then_some(value)
+}
+
+fn login_page(
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    let page = LoginPage {
+        shop: state.settings.orders.shop_name.clone(),
+        css: state.assets.css_url.clone(),
+        error,
+    };
+    html(status, page.render())
+}
+
+#[derive(Deserialize)]
+pub struct AdminQuery {
+    redriven: Option<usize>,
+}
+
+/// GET /admin: the console, or the sign-in form.
+pub async fn admin(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(session) = admin_session(&req, &state) else {
+        return login_page(&state, actix_web::http::StatusCode::OK, None);
+    };
+    match dashboard(&req, &state, &session).await {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    }
+}
+
+async fn dashboard(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &str,
+) -> Result<HttpResponse, ApiError> {
+    let s = &state.services;
+    let depth = s.queue.depth().await?;
+    let counts = s
+        .store
+        .count_by_status()
+        .await?
+        .into_iter()
+        .map(|(st, n)| (st.to_string(), n))
+        .collect();
+    let orders = s
+        .store
+        .list_orders(None, 20, None)
+        .await?
+        .orders
+        .into_iter()
+        .map(|o| OrderRow {
+            order_id: o.order_id.to_string(),
+            created: o.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            customer: o.customer_email.to_string(),
+            total: o.total.to_string(),
+            status: match o.failure_reason {
+                Some(r) => format!("{} ({})", o.status, r.as_str()),
+                None => o.status.to_string(),
+            },
+        })
+        .collect();
+    let alarms = s
+        .notifier
+        .recent_alarms(10)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.raised_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                a.subject,
+                a.message,
+            )
+        })
+        .collect();
+    let notice = web::Query::<AdminQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.redriven)
+        .map(|n| {
+            format!("Moved {n} message(s) from the dead-letter queue back to the order queue.")
+        });
+    let page = AdminPage {
+        shop: state.settings.orders.shop_name.clone(),
+        css: state.assets.css_url.clone(),
+        csrf: state.sessions.csrf(session).unwrap_or_default(),
+        notice,
+        depth,
+        counts,
+        orders,
+        alarms,
+        aws: state.settings.backend == crate::config::Backend::Aws,
+    };
+    Ok(html(actix_web::http::StatusCode::OK, page.render()))
+}
+
+/// Secure cookies everywhere except plain HTTP on a loopback address (local development).
+fn secure_cookie(req: &HttpRequest) -> bool {
+    let info = req.connection_info();
+    let host = info
+        .host()
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(info.host())
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    info.scheme() == "https" || !loopback
+}
+
+fn session_cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
+    Cookie::build(COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure_cookie(req))
+        .max_age(actix_web::cookie::time::Duration::seconds(max_age))
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    api_key: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// POST /admin/login
+pub async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
+        return login_page(
+            &state,
+            actix_web::http::StatusCode::BAD_REQUEST,
+            Some("Enter the admin API key.".into()),
+        );
+    };
+    if !state.is_admin_key(form.api_key.trim()) {
+        tracing::warn!("admin sign-in refused: wrong key");
+        return login_page(
+            &state,
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            Some("That key is not valid.".into()),
+        );
+    }
+    let Some(session) = state.sessions.issue(chrono::Utc::now().timestamp()) else {
+        return login_page(
+            &state,
+            actix_web::http::StatusCode::FORBIDDEN,
+            Some("No admin keys are configured.".into()),
+        );
+    };
+    tracing::info!("admin signed in");
+    let mut res = see_other("/admin");
+    let _ = res.add_cookie(&session_cookie(&req, session, LIFETIME_SECS));
+    res
+}
+
+/// Checks the session and the form's CSRF token; `Err` is the response to send instead.
+fn check_form(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<(), Box<HttpResponse>> {
+    let Some(session) = admin_session(req, state) else {
+        return Err(Box::new(see_other("/admin")));
+    };
+    let ok = serde_urlencoded::from_bytes::<CsrfForm>(body)
+        .is_ok_and(|f| state.sessions.verify_csrf(&session, &f.csrf));
+    if !ok {
+        tracing::warn!("admin form refused: CSRF token missing or wrong");
+        return Err(Box::new(login_page(
+            state,
+            actix_web::http::StatusCode::FORBIDDEN,
+            Some("The form expired; sign in again.".into()),
+        )));
+    }
+    Ok(())
+}
+
+/// POST /admin/logout
+pub async fn logout(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Err(r) = check_form(&req, &state, &body) {
+        return *r;
+    }
+    let mut res = see_other("/admin");
+    let _ = res.add_cookie(&session_cookie(&req, String::new(), 0));
+    res
+}
+
+/// POST /admin/dlq/redrive
+pub async fn redrive(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Err(r) = check_form(&req, &state, &body) {
+        return *r;
+    }
+    match state.services.queue.redrive(1000).await {
+        Ok(n) => {
+            tracing::info!(
+                moved = n,
+                "dead-letter queue redriven from the admin console"
+            );
+            see_other(&format!("/admin?redriven={n}"))
+        }
+        Err(e) => ApiError::from(e).error_response(),
+    }
+}
+
+/// GET /admin/orders/{order_id}
+pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if admin_session(&req, &state).is_none() {
+        return see_other("/admin");
+    }
+    let Some(id) = req
+        .match_info()
+        .get("order_id")
+        .and_then(|s| OrderId::parse(s).ok())
+    else {
+        return not_found_page();
+    };
+    match state.services.store.get_order(&id).await {
+        Ok(Some(order)) => {
+            let receipt = format!("/api/orders/{id}/receipt");
+            html(
+                actix_web::http::StatusCode::OK,
+                order_page(&state, &order, Some(receipt)).render(),
+            )
+        }
+        Ok(None) => not_found_page(),
+        Err(e) => ApiError::from(e).error_response(),
+    }
+}

@@ -1,0 +1,237 @@
+//! Server-rendered pages, the admin console's session and CSRF, and cache headers.
+
+use crate::helpers::{order_body, spawn_app_with, ADMIN_KEY};
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_order_page_renders_without_javascript_for_the_token_holder() {
+    let app = spawn_app_with(&[], false).await;
+    let created: Value = app
+        .post_order(&order_body("sku-mug", 2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["orderId"].as_str().unwrap();
+    let token = created["accessToken"].as_str().unwrap();
+    let page = app
+        .client
+        .get(app.url(&format!("/orders/{id}?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(id)
+            && html.contains("PENDING")
+            && html.contains("Stoneware Mug")
+            && html.contains("28.00 USD"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "no JavaScript on the page");
+    let anon = app
+        .client
+        .get(app.url(&format!("/orders/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 404);
+    let wrong = app
+        .client
+        .get(app.url(&format!("/orders/{id}?token=nope")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+}
+
+fn cookie_of(res: &reqwest::Response) -> String {
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn csrf_in(html: &str) -> String {
+    let at =
+        html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_admin_console_needs_a_key_and_protects_its_forms() {
+    let app = spawn_app_with(&[], false).await;
+    let created: Value = app
+        .post_order(&order_body("sku-mug", 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["orderId"].as_str().unwrap();
+
+    let login = app
+        .client
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains("Admin sign-in") && !login.contains(id),
+        "signed out: only the form"
+    );
+    let wrong = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("api_key", "not-the-key-at-all")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("That key is not valid"));
+
+    let ok = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("api_key", ADMIN_KEY)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let set = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = cookie_of(&ok);
+
+    let console = app
+        .client
+        .get(app.url("/admin"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(console.contains(id), "the console lists the new order");
+    assert!(console.contains("id=\"dlq-depth\">0<"), "{console}");
+    let tampered = format!("{cookie}0");
+    let refused = app
+        .client
+        .get(app.url("/admin"))
+        .header("Cookie", &tampered)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        refused.contains("Admin sign-in"),
+        "a tampered cookie is no session"
+    );
+
+    // A poison message in the DLQ, redriven from the console: only with the CSRF token.
+    app.services.queue.send("poison").await.unwrap();
+    let got = app
+        .services
+        .queue
+        .receive(1, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    app.services
+        .queue
+        .dead_letter(&got[0], "undecodable")
+        .await
+        .unwrap();
+    let no_token = app
+        .client
+        .post(app.url("/admin/dlq/redrive"))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 403);
+    assert_eq!(app.services.queue.depth().await.unwrap().dead_letters, 1);
+    let csrf = csrf_in(&console);
+    let redrive = app
+        .client
+        .post(app.url("/admin/dlq/redrive"))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redrive.status(), 303);
+    assert_eq!(redrive.headers()["location"], "/admin?redriven=1");
+    assert_eq!(app.services.queue.depth().await.unwrap().dead_letters, 0);
+
+    // The console session reads order details and receipts without the shopper's token.
+    let detail = app
+        .client
+        .get(app.url(&format!("/admin/orders/{id}")))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(detail.status(), 200);
+    let without = app
+        .client
+        .get(app.url(&format!("/admin/orders/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        without.status(),
+        303,
+        "signed out: back to the sign-in form"
+    );
+}
+
+#[tokio::test]
+async fn versioned_assets_are_cached_for_long_and_html_is_not() {
+    let app = spawn_app_with(&[], false).await;
+    let index = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let html = index.text().await.unwrap();
+    let at = html
+        .find("/static/app.js?v=")
+        .expect("versioned script URL");
+    let url: String = html[at..].split('"').next().unwrap().to_owned();
+    let versioned = app.client.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(versioned.status(), 200);
+    assert_eq!(
+        versioned.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let plain = app
+        .client
+        .get(app.url("/static/app.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.headers()["cache-control"], "no-cache");
+    let csp = app.client.get(app.url("/")).send().await.unwrap().headers()
+        ["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+}
