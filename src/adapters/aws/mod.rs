@@ -106,12 +106,21 @@ pub(crate) fn now_ms() -> i64 {
 
 /// An S3 client; path-style addressing when an endpoint is configured (emulators).
 pub fn s3_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client {
+    s3_client_counted(sdk, settings, None)
+}
+
+fn s3_client_counted(
+    sdk: &SdkConfig,
+    settings: &AwsSettings,
+    counter: Option<&RequestCounter>,
+) -> aws_sdk_s3::Client {
     let custom_endpoint =
         settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let conf = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(custom_endpoint)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    let mut b = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint);
+    if let Some(c) = counter {
+        b = b.interceptor(c.clone());
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
 }
 
 /// The five ports on AWS, sharing one SDK config from the default provider chain.
@@ -141,15 +150,7 @@ pub fn services_counted(
         }};
     }
     let dynamo: aws_sdk_dynamodb::Client = client!(aws_sdk_dynamodb);
-    let s3 = {
-        let custom_endpoint =
-            settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let mut b = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint);
-        if let Some(c) = &counter {
-            b = b.interceptor(c.clone());
-        }
-        aws_sdk_s3::Client::from_conf(b.build())
-    };
+    let s3 = s3_client_counted(sdk, settings, counter.as_ref());
     crate::app::Services {
         queue: Arc::new(SqsQueue::new(
             client!(aws_sdk_sqs),
