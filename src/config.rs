@@ -111,6 +111,9 @@ pub struct HttpSettings {
     pub static_dir: PathBuf,
     /// Largest request body accepted (bytes); larger gets 413.
     pub max_body_bytes: usize,
+    /// On SIGTERM, `/readyz` fails at once and requests are still served for this long, so
+    /// the load balancer stops sending traffic first (match the ALB deregistration delay).
+    pub drain_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -119,6 +122,7 @@ impl Default for HttpSettings {
             addr: "127.0.0.1:8080".into(),
             static_dir: PathBuf::from("static"),
             max_body_bytes: 64 * 1024,
+            drain_secs: 0,
         }
     }
 }
@@ -254,6 +258,10 @@ pub struct WorkerSettings {
     pub receive_wait_secs: u64,
     /// How often the worker checks the dead-letter queue for the alarm.
     pub dlq_poll_secs: u64,
+    /// How often the stuck-order reconciler runs (one instance at a time).
+    pub reconcile_secs: u64,
+    /// A PENDING order older than this is re-enqueued by the reconciler.
+    pub stuck_after_secs: u64,
 }
 
 impl Default for WorkerSettings {
@@ -264,6 +272,8 @@ impl Default for WorkerSettings {
             concurrency: 8,
             receive_wait_secs: 20,
             dlq_poll_secs: 30,
+            reconcile_secs: 60,
+            stuck_after_secs: 300,
         }
     }
 }
@@ -416,6 +426,9 @@ impl Settings {
                 "must be between 1024 and 16777216",
             ));
         }
+        if self.http.drain_secs > 300 {
+            return Err(invalid("http.drain_secs", "must be at most 300"));
+        }
         if self.embedded.data_dir.as_os_str().is_empty() {
             return Err(invalid("embedded.data_dir", "must not be empty"));
         }
@@ -441,6 +454,18 @@ impl Settings {
             return Err(invalid(
                 "worker.concurrency",
                 format!("must be between 1 and 256, not {}", w.concurrency),
+            ));
+        }
+        if !(1..=3600).contains(&w.reconcile_secs) {
+            return Err(invalid(
+                "worker.reconcile_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if w.stuck_after_secs < w.visibility_timeout_secs {
+            return Err(invalid(
+                "worker.stuck_after_secs",
+                "must be at least worker.visibility_timeout_secs (an order being worked on is not stuck)",
             ));
         }
         if !(1..=30).contains(&w.dlq_poll_secs) {

@@ -10,6 +10,7 @@
 //! - [`http`]: actix-web server: static storefront, REST API, health checks.
 //! - [`worker`]: the queue consumer that drives orders to COMPLETED or FAILED.
 //! - [`dlq`]: the dead-letter queue alarm and the operator commands.
+//! - [`reconciler`]: re-enqueues orders left PENDING without a queue message.
 //! - [`receipt_pdf`]: renders receipts with printpdf.
 //! - [`config`], [`telemetry`], [`catalog`]: settings, logging, the seeded product catalog.
 //! - [`conformance`]: the port contract tests every adapter family must pass.
@@ -24,5 +25,6 @@ pub mod domain;
 pub mod http;
 pub mod ports;
 pub mod receipt_pdf;
+pub mod reconciler;
 pub mod telemetry;
 pub mod worker;

@@ -238,15 +238,34 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         let app = Application::build(settings.clone(), services.clone())?;
         tracing::info!(backend = ?settings.backend, addr = %settings.http.addr, port = app.port(), "listening: open http://{}", settings.http.addr);
         let handle = app.handle();
+        let draining = app.draining();
+        let drain = std::time::Duration::from_secs(settings.http.drain_secs);
         let stop = stop.clone();
         tasks.spawn(async move {
+            // The server runs as its own task: `handle.stop` needs it polled to take effect.
+            let mut server = tokio::spawn(app.run_until_stopped());
+            let finished = |r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
+                Ok(r) => r.map_err(anyhow::Error::from),
+                Err(e) => Err(anyhow::anyhow!("http server task: {e}")),
+            };
             tokio::select! {
-                r = app.run_until_stopped() => r.map_err(anyhow::Error::from),
-                _ = stop.cancelled() => {
-                    handle.stop(true).await;
-                    Ok(())
+                r = &mut server => return finished(r),
+                _ = stop.cancelled() => {}
+            }
+            // Fail /readyz first and keep serving while the load balancer drains us.
+            draining.store(true, std::sync::atomic::Ordering::SeqCst);
+            if !drain.is_zero() {
+                tracing::info!(
+                    drain_secs = drain.as_secs(),
+                    "draining: /readyz fails, still serving"
+                );
+                tokio::select! {
+                    r = &mut server => return finished(r),
+                    _ = tokio::time::sleep(drain) => {}
                 }
             }
+            handle.stop(true).await;
+            finished(server.await)
         });
     }
     if work {
@@ -259,6 +278,12 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
                 .with_dlq_signal(monitor.growth_signal()),
         );
         tasks.spawn(monitor.run_until_stopped(stop.clone()).map(Ok));
+        let reconciler = Arc::new(orderflow::reconciler::Reconciler::new(
+            services.clone(),
+            std::time::Duration::from_secs(settings.worker.reconcile_secs),
+            std::time::Duration::from_secs(settings.worker.stuck_after_secs),
+        ));
+        tasks.spawn(reconciler.run_until_stopped(stop.clone()).map(Ok));
         let stop = stop.clone();
         tasks.spawn(async move {
             worker.run_until_stopped(stop).await;

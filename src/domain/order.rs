@@ -150,6 +150,16 @@ pub struct Order {
     /// Request id of the HTTP request that placed the order, carried into worker logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// How often the reconciler re-enqueued this order because it sat PENDING too long.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requeued: u32,
+    /// When the reconciler last re-enqueued it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeued_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +247,8 @@ impl Order {
             updated_at: now,
             receipt_key: None,
             request_id: new.request_id,
+            requeued: 0,
+            requeued_at: None,
         })
     }
 

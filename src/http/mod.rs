@@ -32,6 +32,8 @@ pub struct AppState {
     admin_key_hashes: Vec<String>,
     sessions: session::SessionKeys,
     assets: Assets,
+    /// Set on shutdown: `/readyz` fails so the load balancer drains this instance.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Static assets with content-hash versions: versioned URLs are cached for a year, and a
@@ -95,6 +97,7 @@ impl AppState {
             admin_key_hashes,
             sessions,
             assets,
+            draining: Default::default(),
         }
     }
 
@@ -162,6 +165,11 @@ async fn healthz() -> HttpResponse {
 
 /// Ready when the order store and the queue answer within two seconds.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({"status": "draining", "error": {"code": "DRAINING", "message": "shutting down"}}));
+    }
     let s = &state.services;
     let check = async {
         s.store.ping().await?;
@@ -284,6 +292,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
 pub struct Application {
     port: u16,
     server: Server,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Application {
@@ -296,6 +305,7 @@ impl Application {
             tracing::warn!(static_dir = %static_dir.display(), "no index.html in http.static_dir: the storefront will 404");
         }
         let state = web::Data::new(AppState::new(services, settings));
+        let draining = state.draining.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -315,9 +325,15 @@ impl Application {
         })
         .listen(listener)?
         .disable_signals()
-        .shutdown_timeout(30)
+        // After the drain, in-flight requests get this long; with the deploy's 30 s drain it
+        // fits the serve unit's TimeoutStopSec of 45 s.
+        .shutdown_timeout(10)
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            draining,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -327,6 +343,11 @@ impl Application {
     /// Stops the server when asked (graceful: in-flight requests finish).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// Flag that, once set, makes `/readyz` answer 503 while requests are still served.
+    pub fn draining(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.draining.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

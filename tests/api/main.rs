@@ -6,5 +6,6 @@ mod idempotency;
 mod lifecycle;
 mod pages;
 mod process;
+mod reconciler;
 mod validation;
 mod worker;

@@ -22,10 +22,21 @@ fn empty_config() -> tempfile::NamedTempFile {
 }
 
 fn start(mode: &str, data_dir: &std::path::Path, port: u16, log: &std::path::Path) -> Child {
+    start_with(mode, data_dir, port, log, &[])
+}
+
+fn start_with(
+    mode: &str,
+    data_dir: &std::path::Path,
+    port: u16,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Child {
     let config = data_dir.with_extension("toml");
     std::fs::write(&config, "").unwrap();
     Command::new(BIN)
         .arg(mode)
+        .envs(extra.iter().copied())
         .env("ORDERFLOW__HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("ORDERFLOW__EMBEDDED__DATA_DIR", data_dir)
         .env(
@@ -291,4 +302,176 @@ fn bootstrap_refuses_without_an_endpoint() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn sigterm(child: &Child) {
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[tokio::test]
+async fn on_sigterm_serve_fails_readyz_first_and_keeps_serving_while_draining() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut serve = start_with(
+        "serve",
+        &dir.path().join("data"),
+        port,
+        &dir.path().join("serve.log"),
+        &[("ORDERFLOW__HTTP__DRAIN_SECS", "2")],
+    );
+    wait_ready(&client, &base).await;
+    sigterm(&serve);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+        if r.status() == 503 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let res = client
+        .post(format!("{base}/api/orders"))
+        .json(&order_body("sku-mug", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "still serving while draining");
+    let status = tokio::task::spawn_blocking(move || serve.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "exits 0 after the drain: {status}");
+}
+
+/// A SIGTERM in the middle of a burst: every acknowledged order completes exactly once after
+/// a restart, and clients retrying the rest with their Idempotency-Key get one order each.
+#[tokio::test]
+async fn a_sigterm_during_a_burst_loses_none_and_doubles_none() {
+    const N: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dev = start("dev", &data, port, &dir.path().join("dev1.log"));
+    wait_ready(&client, &base).await;
+    let burst: Vec<_> = (0..N)
+        .map(|i| {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
+                let res = client
+                    .post(format!("{base}/api/orders"))
+                    .header("Idempotency-Key", format!("burst-{i}"))
+                    .json(&order_body("sku-beans", 1))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == 201 => Some(
+                        r.json::<Value>().await.unwrap()["orderId"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    ),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    sigterm(&dev);
+    let mut acknowledged = std::collections::HashMap::new();
+    for (i, t) in burst.into_iter().enumerate() {
+        if let Some(id) = t.await.unwrap() {
+            acknowledged.insert(i, id);
+        }
+    }
+    let mut dev = dev;
+    let status = tokio::task::spawn_blocking(move || dev.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "graceful exit: {status}");
+    assert!(
+        !acknowledged.is_empty(),
+        "some orders were accepted before the signal"
+    );
+
+    // Restart; clients whose request failed retry with the same key.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut dev = start("dev", &data, port, &dir.path().join("dev2.log"));
+    wait_ready(&client, &base).await;
+    for i in 0..N {
+        let res = client
+            .post(format!("{base}/api/orders"))
+            .header("Idempotency-Key", format!("burst-{i}"))
+            .json(&order_body("sku-beans", 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let id = res.json::<Value>().await.unwrap()["orderId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if let Some(first) = acknowledged.get(&i) {
+            assert_eq!(&id, first, "a retry returns the acknowledged order");
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let page: Value = client
+            .get(format!("{base}/api/orders?limit=100"))
+            .header("X-API-Key", ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let orders = page["orders"].as_array().unwrap().clone();
+        if orders.iter().all(|o| o["status"] == "COMPLETED") {
+            break orders;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all orders completed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        listed.len(),
+        N,
+        "one order per key: none lost, none doubled"
+    );
+    let products: Value = client
+        .get(format!("{base}/api/products"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let beans = products["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["productId"] == "sku-beans")
+        .unwrap()
+        .clone();
+    assert_eq!(beans["stock"], 100 - N as u64, "stock taken once per order");
+    sigterm(&dev);
+    let status = tokio::task::spawn_blocking(move || dev.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
 }

@@ -1,0 +1,125 @@
+//! The stuck-order reconciler: an order recorded PENDING whose queue message was never sent
+//! (the process died between the two writes, or the send failed and the client never
+//! retried) would wait forever. In worker mode, one instance at a time (a lease held with
+//! a compare-and-set record) re-enqueues PENDING orders older than
+//! `worker.stuck_after_secs`. That is safe because processing is idempotent; each re-enqueue
+//! is logged and counted on the order (`requeued`), and written conditionally on the order
+//! still being PENDING, so two reconcilers cannot both re-enqueue the same pass.
+
+use crate::app::Services;
+use crate::domain::OrderStatus;
+use crate::ports::{OrderMessage, PortError, PortResult};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const LEASE: &str = "reconciler-lease";
+/// At most this many orders are looked at per pass.
+const MAX_PER_PASS: usize = 1000;
+
+pub struct Reconciler {
+    services: Services,
+    every: Duration,
+    stuck_after: Duration,
+    /// This process's identity in the lease.
+    holder: String,
+}
+
+impl Reconciler {
+    pub fn new(services: Services, every: Duration, stuck_after: Duration) -> Self {
+        Reconciler {
+            services,
+            every,
+            stuck_after,
+            holder: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// Takes (or renews) the lease for twice the run interval; false if another instance holds it.
+    pub async fn acquire_lease(&self) -> PortResult<bool> {
+        let store = &self.services.store;
+        let now = Utc::now().timestamp_millis();
+        let until = now + 2 * self.every.as_millis() as i64;
+        let value = format!("{}|{until}", self.holder);
+        match store.get_record(LEASE).await? {
+            None => store.cas_record(LEASE, None, &value).await,
+            Some((current, version)) => {
+                let (holder, expires) = current.split_once('|').unwrap_or(("", "0"));
+                let expired = expires.parse::<i64>().unwrap_or(0) <= now;
+                if holder == self.holder || expired {
+                    store.cas_record(LEASE, Some(version), &value).await
+                } else {
+                    Ok(false)
+                }
+            }
+        }
+    }
+
+    /// One pass: re-enqueues stuck PENDING orders; returns how many. Does nothing without the lease.
+    pub async fn run_once(&self) -> PortResult<usize> {
+        if !self.acquire_lease().await? {
+            return Ok(0);
+        }
+        let s = &self.services;
+        let cutoff = Utc::now() - chrono::Duration::from_std(self.stuck_after).unwrap_or_default();
+        let mut requeued = 0;
+        let mut seen = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = s
+                .store
+                .list_orders(Some(OrderStatus::Pending), 100, cursor.as_deref())
+                .await?;
+            for mut order in page.orders {
+                seen += 1;
+                // Stuck since it was placed, or since the last re-enqueue: a message sent then may
+                // still be on its way, so each order is re-enqueued at most once per period.
+                if order.requeued_at.unwrap_or(order.created_at) > cutoff {
+                    continue;
+                }
+                order.requeued += 1;
+                order.requeued_at = Some(Utc::now());
+                match s.store.update_order(&order, OrderStatus::Pending).await {
+                    Ok(()) => {}
+                    // Moved on meanwhile (a worker picked it up): not stuck after all.
+                    Err(PortError::Precondition(_)) | Err(PortError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+                let body = serde_json::to_string(&OrderMessage {
+                    order_id: order.order_id.to_string(),
+                    request_id: order.request_id.clone(),
+                })
+                .map_err(|e| PortError::Unexpected(e.into()))?;
+                s.queue.send(&body).await?;
+                requeued += 1;
+                tracing::warn!(
+                    order_id = %order.order_id,
+                    request_id = order.request_id.as_deref().unwrap_or("-"),
+                    age_secs = (Utc::now() - order.created_at).num_seconds(),
+                    times = order.requeued,
+                    "stuck PENDING order re-enqueued"
+                );
+            }
+            match page.next_cursor {
+                Some(c) if seen < MAX_PER_PASS => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(requeued)
+    }
+
+    pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            match self.run_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(requeued = n, "reconciler pass"),
+                Err(e) => tracing::warn!(error = %e, "reconciler pass failed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.every) => {}
+            }
+        }
+    }
+}
