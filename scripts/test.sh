@@ -64,4 +64,7 @@ log "cargo test"
 cargo test --all-targets
 cargo test --doc
 
+log "deploy checks (packer, terraform references, checkov, systemd, shellcheck, user-data config)"
+scripts/check-deploy.sh
+
 log "all tests passed"

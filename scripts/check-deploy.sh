@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Static checks of the deploy files (nothing here reaches AWS):
+#   packer     packer fmt -check + packer validate (Debian's packer 1.6.6 works offline)
+#   refs       scripts/check_terraform_refs.py: python-hcl2 parses terraform/; every var./local./
+#              data./resource reference resolves, outputs point at something real
+#   checkov    checkov over terraform/, offline (--skip-download): zero failed checks; the few
+#              skips are inline `#checkov:skip=ID:reason` comments
+#   systemd    systemd-analyze verify on the units (a copy whose ExecStart points at
+#              target/debug/orderflow, as /usr/local/bin/orderflow only exists on the AMI) and
+#              systemd-analyze security --offline=yes: app units must score <= 2.0
+#   config     renders the user-data config template with sample values and runs
+#              `target/debug/orderflow --config RENDERED check-config` (Terraform and the
+#              binary agree on every key), also on packer/files/orderflow.toml.example
+#   lint       shellcheck on every *.sh in scripts/ and packer/, and on the rendered user data
+#
+# Needs target/debug/orderflow (scripts/test.sh runs this after `cargo test`). Installs where
+# missing: packer and shellcheck (apt), checkov into ./.venv-checkov and python-hcl2 into
+# ./.venv-hcl (PyPI, one venv each: checkov ships its own `hcl2` module). With CI=true a tool
+# that cannot be installed is a failure; otherwise its step is reported as SKIPPED.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHECKOV_SPEC='checkov==3.3.30'
+HCL2_SPEC='python-hcl2==8.1.4'
+BINARY="$PWD/target/debug/orderflow"
+MAX_EXPOSURE_APP=2.0
+MAX_EXPOSURE_HELPER=3.0
+export CHECKPOINT_DISABLE=1 # packer: no version check over the network
+
+log() { printf '\n==> %s\n' "$*"; }
+ci() { [ "${CI:-}" = "true" ]; }
+
+missing_tool() { # missing_tool WHAT: fatal in CI, else a loud warning
+    if ci; then
+        echo "error: $1 is required in CI and could not be installed" >&2
+        exit 1
+    fi
+    echo "warning: $1 could not be installed; its check is SKIPPED" >&2
+}
+
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    command -v apt-get >/dev/null || return 1
+    $sudo apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+need_cmd() { # need_cmd COMMAND PACKAGE → 0 when available
+    command -v "$1" >/dev/null && return 0
+    log "installing $2 (for $1)"
+    if apt_install "$2" && command -v "$1" >/dev/null; then
+        return 0
+    fi
+    missing_tool "$1"
+    return 1
+}
+
+need_venv() { # need_venv DIR SPEC EXECUTABLE → 0 when DIR/bin/EXECUTABLE works
+    local dir="$1" spec="$2" exe="$3"
+    [ -x "$dir/bin/$exe" ] && return 0
+    log "installing $spec into $dir"
+    if python3 -m venv "$dir" && "$dir/bin/pip" install -q "$spec" && [ -x "$dir/bin/$exe" ]; then
+        return 0
+    fi
+    rm -rf "$dir"
+    missing_tool "$spec"
+    return 1
+}
+
+have_packer=0 have_shellcheck=0 have_analyze=0 have_checkov=0 have_hcl=0
+need_cmd packer packer && have_packer=1
+need_cmd shellcheck shellcheck && have_shellcheck=1
+need_cmd systemd-analyze systemd && have_analyze=1
+need_venv .venv-checkov "$CHECKOV_SPEC" checkov && have_checkov=1
+need_venv .venv-hcl "$HCL2_SPEC" python && .venv-hcl/bin/python -c 'import hcl2' && have_hcl=1
+
+if [ ! -x "$BINARY" ]; then
+    echo "error: $BINARY is missing: run \`cargo build\` (or \`cargo test\`) first" >&2
+    exit 1
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# ---------------------------------------------------------------------------------------
+# Steps. Each runs in a subshell with `set -e` in force (not in an `if`, where bash would
+# ignore it); run_step records PASS/FAIL and goes on, so one run reports every problem.
+# ---------------------------------------------------------------------------------------
+
+step_packer() {
+    cd packer
+    packer fmt -check -diff .
+    echo "packer fmt: OK"
+    # Offline; the binary must exist (the file provisioner checks), the debug one will do.
+    packer validate -var "binary_path=$BINARY" -var app_version=check .
+    packer validate -var "binary_path=$BINARY" -var arch=arm64 .
+}
+
+step_refs() {
+    .venv-hcl/bin/python scripts/check_terraform_refs.py check terraform
+}
+
+step_checkov() {
+    local out rc=0
+    out="$(.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download \
+        --quiet --compact -o cli 2>&1)" || rc=$?
+    printf '%s\n' "$out" | sed '/^$/d'
+    printf '%s\n' "$out" | grep -Eo 'Passed checks: [0-9]+, Failed checks: [0-9]+, Skipped checks: [0-9]+' \
+        > "$work/checkov-summary" || true
+    [ "$rc" -eq 0 ]
+    grep -q 'Failed checks: 0,' "$work/checkov-summary"
+    echo "skips (inline, each with its reason):"
+    grep -rhoE 'checkov:skip=[A-Z0-9_]+' terraform | sort | uniq -c | sed 's/checkov:skip=//'
+}
+
+step_systemd() {
+    local unit name copy out score max
+    mkdir -p "$work/units"
+    : > "$work/systemd-scores"
+    for unit in systemd/*.service; do
+        name="$(basename "$unit")"
+        copy="$work/units/$name"
+        # The units name the AMI's paths; verify a copy pointing at files that exist here.
+        sed -e "s#/usr/local/bin/orderflow#$BINARY#g" \
+            -e "s#/usr/local/libexec/orderflow/orderflow-lifecycle#$PWD/packer/files/orderflow-lifecycle.sh#g" \
+            "$unit" > "$copy"
+        out="$(systemd-analyze verify "$copy" 2>&1)" || {
+            printf '%s\n' "$out"
+            echo "systemd-analyze verify $name: FAILED"
+            return 1
+        }
+        if printf '%s\n' "$out" | grep -F "$name"; then
+            echo "systemd-analyze verify $name: warnings above"
+            return 1
+        fi
+        echo "systemd-analyze verify $name: OK"
+
+        out="$(systemd-analyze security --offline=yes "$unit" 2>&1)"
+        score="$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')"
+        [ -n "$score" ] || {
+            printf '%s\n' "$out"
+            return 1
+        }
+        case "$name" in
+        orderflow-lifecycle.service) max="$MAX_EXPOSURE_HELPER" ;; # root: runs systemctl stop
+        *) max="$MAX_EXPOSURE_APP" ;;
+        esac
+        printf '%s\n' "$out" | tail -n 1
+        echo "$name $score" >> "$work/systemd-scores"
+        awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }' || {
+            printf '%s\n' "$out" | grep '✗' || true
+            echo "$name: exposure $score is above $max"
+            return 1
+        }
+    done
+}
+
+step_config() {
+    local f
+    .venv-hcl/bin/python scripts/check_terraform_refs.py render terraform "$work/rendered" > /dev/null
+    for f in "$work/rendered/orderflow.toml" "$work/rendered/orderflow-no-email.toml" \
+        packer/files/orderflow.toml.example; do
+        # A clean environment: no ORDERFLOW__* variable of the caller may mask a bad key.
+        env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$BINARY" --config "$f" check-config \
+            > "$work/effective.json" 2> "$work/check-config.err" || {
+            cat "$work/check-config.err"
+            echo "orderflow check-config $(basename "$f"): FAILED"
+            return 1
+        }
+        grep -q '"backend": "aws"' "$work/effective.json"
+        echo "orderflow check-config $(basename "$f"): OK"
+    done
+    grep -q '"email_from": "orders@example.com"' <(env -i PATH="$PATH" "$BINARY" --config "$work/rendered/orderflow.toml" check-config 2> /dev/null)
+    bash -n "$work/rendered/user-data.sh"
+    echo "user data (rendered): bash -n OK"
+}
+
+step_shellcheck() {
+    local files=()
+    mapfile -t files < <(find scripts packer -name '*.sh' -type f | sort)
+    [ -f "$work/rendered/user-data.sh" ] && files+=("$work/rendered/user-data.sh")
+    shellcheck -x "${files[@]}"
+    printf 'shellcheck OK: %s\n' "${files[*]#"$PWD"/}"
+}
+
+declare -a summary=()
+failed=0
+run_step() { # run_step NAME AVAILABLE FUNCTION
+    local name="$1" available="$2" fn="$3" rc
+    log "$name"
+    if [ "$available" != 1 ]; then
+        summary+=("SKIPPED  $name (tool missing)")
+        return 0
+    fi
+    set +e
+    (
+        set -e
+        "$fn"
+    )
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then
+        summary+=("PASS     $name")
+    else
+        summary+=("FAIL     $name")
+        failed=1
+    fi
+}
+
+run_step "packer fmt -check + validate" "$have_packer" step_packer
+run_step "terraform references (python-hcl2)" "$have_hcl" step_refs
+run_step "checkov (terraform, offline)" "$have_checkov" step_checkov
+run_step "systemd-analyze verify + security" "$have_analyze" step_systemd
+run_step "user-data config → orderflow check-config" "$have_hcl" step_config
+run_step "shellcheck" "$have_shellcheck" step_shellcheck
+
+log "deploy checks summary"
+printf '  %s\n' "${summary[@]}"
+[ -s "$work/checkov-summary" ] && printf '  checkov: %s\n' "$(cat "$work/checkov-summary")"
+if [ -s "$work/systemd-scores" ]; then
+    while read -r unit score; do
+        printf '  systemd exposure: %s %s\n' "$unit" "$score"
+    done < "$work/systemd-scores"
+fi
+if [ "$failed" -ne 0 ]; then
+    echo "deploy checks FAILED" >&2
+    exit 1
+fi
+echo "deploy checks passed"

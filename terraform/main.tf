@@ -1,0 +1,46 @@
+# Names, tags and the account/region facts every other file uses.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+
+  # Pin the zones by name so the set never grows on its own when AWS adds a zone.
+  filter {
+    name   = "zone-name"
+    values = [for s in var.availability_zone_suffixes : "${var.region}${s}"]
+  }
+}
+
+locals {
+  name       = var.name
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  azs      = sort(data.aws_availability_zones.available.names)
+  az_count = length(var.availability_zone_suffixes)
+
+  tags = merge(
+    {
+      Project     = "orderflow"
+      Name        = var.name
+      Environment = var.environment
+      ManagedBy   = "terraform"
+    },
+    var.tags,
+  )
+
+  # Where the Packer AMI installs things (packer/scripts/install.sh) and the units expect them.
+  config_path = "/etc/orderflow/orderflow.toml"
+  env_path    = "/etc/orderflow/orderflow.env"
+  static_dir  = "/usr/local/share/orderflow/static"
+  log_dir     = "/var/log/orderflow"
+  app_port    = 8080
+
+  lifecycle_hook_name = "${local.name}-drain"
+}

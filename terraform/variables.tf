@@ -1,0 +1,373 @@
+# ---------------------------------------------------------------------------------------
+# General
+# ---------------------------------------------------------------------------------------
+
+variable "name" {
+  description = "Prefix of every resource name (queues, tables, bucket, ALB, ASG). Lower case letters, digits and hyphens."
+  type        = string
+  default     = "orderflow"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name))
+    error_message = "name must be 2-20 characters of lower-case letters, digits and hyphens, starting with a letter (it is part of the S3 bucket and ALB names)."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like us-east-1."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, used in tags (e.g. prod, staging)."
+  type        = string
+  default     = "prod"
+}
+
+variable "tags" {
+  description = "Extra tags added to every resource through the provider's default_tags."
+  type        = map(string)
+  default     = {}
+}
+
+variable "deletion_protection" {
+  description = "Protect the ALB and the DynamoDB tables against deletion. Set to false and apply before `terraform destroy`."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------------------
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC; each AZ gets one public and one private subnet 4 bits longer (a /16 gives /20s)."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block of /20 or larger."
+  }
+}
+
+variable "availability_zone_suffixes" {
+  description = "Availability zones to spread subnets and instances over, as letters appended to the region (us-east-1 + a). Pinned so the set never changes on its own."
+  type        = list(string)
+  default     = ["a", "b"]
+
+  validation {
+    condition     = length(var.availability_zone_suffixes) >= 2 && length(var.availability_zone_suffixes) <= 4 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
+    error_message = "availability_zone_suffixes must list 2-4 single letters (the ALB needs at least two AZs)."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all private subnets (cheaper) instead of one per AZ (survives an AZ outage)."
+  type        = bool
+  default     = true
+}
+
+variable "flow_log_retention_days" {
+  description = "Retention of the VPC flow logs in CloudWatch Logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
+    error_message = "flow_log_retention_days must be one of the values CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Load balancer
+# ---------------------------------------------------------------------------------------
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN for an HTTPS listener. When set, HTTP redirects to HTTPS; when null, the ALB serves plain HTTP only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN (arn:aws:acm:...)."
+  }
+}
+
+variable "allowed_ingress_cidrs" {
+  description = "CIDR blocks allowed to reach the ALB on ports 80/443 (the public storefront: 0.0.0.0/0)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for c in var.allowed_ingress_cidrs : can(cidrhost(c, 0))])
+    error_message = "allowed_ingress_cidrs must contain valid IPv4 CIDR blocks."
+  }
+}
+
+variable "deregistration_delay_secs" {
+  description = "Seconds the ALB keeps sending in-flight requests to a draining target. Orderflow answers within a few seconds and actix stops gracefully on SIGTERM, so 30 s is enough."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.deregistration_delay_secs >= 0 && var.deregistration_delay_secs <= 300
+    error_message = "deregistration_delay_secs must be between 0 and 300 (it is also orderflow's http.drain_secs, which the serve unit's TimeoutStopSec must cover)."
+  }
+}
+
+variable "alb_log_retention_days" {
+  description = "Days the ALB access logs are kept in their bucket."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.alb_log_retention_days >= 1
+    error_message = "alb_log_retention_days must be at least 1."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Instances
+# ---------------------------------------------------------------------------------------
+
+variable "ami_id" {
+  description = "AMI built by packer/ (see packer/manifest.json). When null, the newest AMI named `ami_name_prefix*` owned by this account is used."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must look like ami-0123456789abcdef0."
+  }
+}
+
+variable "ami_name_prefix" {
+  description = "Name prefix of the Packer AMI, used when ami_id is null."
+  type        = string
+  default     = "orderflow-"
+}
+
+variable "instance_type" {
+  description = "EC2 instance type. Must match the AMI's architecture (t4g/m7g/c7g: arm64; t3/m7i: x86_64)."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "root_volume_size_gb" {
+  description = "Size of the encrypted gp3 root volume in GiB."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.root_volume_size_gb >= 8 && var.root_volume_size_gb <= 1024
+    error_message = "root_volume_size_gb must be between 8 and 1024."
+  }
+}
+
+variable "min_size" {
+  description = "Minimum number of instances (each runs `serve` and `worker`)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.min_size >= 1
+    error_message = "min_size must be at least 1."
+  }
+}
+
+variable "max_size" {
+  description = "Maximum number of instances."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.max_size >= 1 && var.max_size <= 100
+    error_message = "max_size must be between 1 and 100."
+  }
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU utilisation of the Auto Scaling group (target tracking)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.cpu_target_percent >= 10 && var.cpu_target_percent <= 90
+    error_message = "cpu_target_percent must be between 10 and 90."
+  }
+}
+
+variable "backlog_per_instance_target" {
+  description = "Target number of visible order-queue messages per in-service instance (target tracking). About worker.concurrency x acceptable latency / seconds per order."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.backlog_per_instance_target >= 1
+    error_message = "backlog_per_instance_target must be at least 1."
+  }
+}
+
+variable "drain_timeout_secs" {
+  description = "Termination lifecycle hook heartbeat: how long a terminating instance may take to stop `serve` and drain `worker` before it is terminated anyway. Above the units' TimeoutStopSec (120 s)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.drain_timeout_secs >= 150 && var.drain_timeout_secs <= 7200
+    error_message = "drain_timeout_secs must be between 150 (above the worker unit's TimeoutStopSec of 120 s) and 7200."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Application (written into /etc/orderflow/orderflow.toml by user data)
+# ---------------------------------------------------------------------------------------
+
+variable "worker_concurrency" {
+  description = "worker.concurrency: orders one worker processes at once."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.worker_concurrency >= 1 && var.worker_concurrency <= 256
+    error_message = "worker_concurrency must be between 1 and 256 (the app's limit)."
+  }
+}
+
+variable "worker_visibility_timeout_secs" {
+  description = "worker.visibility_timeout_secs and the queue's visibility timeout. Longer than one order's processing time (a few seconds); the worker also extends it while working."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.worker_visibility_timeout_secs >= 30 && var.worker_visibility_timeout_secs <= 43200
+    error_message = "worker_visibility_timeout_secs must be between 30 and 43200."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message moves to the dead-letter queue (redrive policy and worker.max_receive_count)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "message_retention_secs" {
+  description = "How long the order queue keeps a message; the DLQ keeps messages for 14 days."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.message_retention_secs >= 60 && var.message_retention_secs <= 1209600
+    error_message = "message_retention_secs must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "shop_name" {
+  description = "orders.shop_name: printed on receipts."
+  type        = string
+  default     = "Orderflow Shop"
+
+  validation {
+    condition     = length(trimspace(var.shop_name)) > 0 && !can(regex("[\"\\\\\n]", var.shop_name))
+    error_message = "shop_name must not be empty and must not contain quotes, backslashes or newlines."
+  }
+}
+
+variable "log_level" {
+  description = "log.level: a tracing filter such as info or orderflow=debug,info."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_=,:]+$", var.log_level))
+    error_message = "log_level must be a tracing filter such as info or orderflow=debug,info."
+  }
+}
+
+variable "presign_secs" {
+  description = "aws.presign_secs: lifetime of presigned receipt URLs."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.presign_secs >= 1 && var.presign_secs <= 604800
+    error_message = "presign_secs must be between 1 and 604800."
+  }
+}
+
+variable "admin_api_keys_ssm_parameter" {
+  description = "Name of an SSM SecureString parameter holding the admin API keys, comma-separated (each >= 16 characters). User data reads it at boot into /etc/orderflow/orderflow.env (ORDERFLOW__AUTH__ADMIN_API_KEYS), so no key is in user data or Terraform state. Null: admin endpoints closed."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.admin_api_keys_ssm_parameter == null || can(regex("^/?[a-zA-Z0-9_.\\-/]+$", var.admin_api_keys_ssm_parameter))
+    error_message = "admin_api_keys_ssm_parameter must be an SSM parameter name such as /orderflow/admin-api-keys."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Data retention, notifications, e-mail
+# ---------------------------------------------------------------------------------------
+
+variable "receipts_retention_days" {
+  description = "Days receipts and archived events are kept in S3 (noncurrent versions: 30 days)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.receipts_retention_days >= 1
+    error_message = "receipts_retention_days must be at least 1."
+  }
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarms topic (confirm the subscription e-mail). Null: no subscription."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address."
+  }
+}
+
+variable "ses_email_from" {
+  description = "aws.email_from: sender of customer e-mail through SES. Terraform creates the SES identity for it (or for ses_identity_domain). Null: no customer e-mail."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ses_email_from == null || can(regex("^[^@\\s\"]+@[^@\\s\"]+\\.[^@\\s\"]+$", var.ses_email_from))
+    error_message = "ses_email_from must be an e-mail address."
+  }
+}
+
+variable "ses_identity_domain" {
+  description = "Verify this whole domain in SES (DKIM records to publish are in the outputs) instead of the single ses_email_from address."
+  type        = string
+  default     = null
+}
+
+variable "oldest_message_alarm_secs" {
+  description = "Alarm when the oldest message in the order queue is older than this (the workers are not keeping up or are down)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.oldest_message_alarm_secs >= 60
+    error_message = "oldest_message_alarm_secs must be at least 60."
+  }
+}
