@@ -96,6 +96,12 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     #[serde(default)]
     pub orders: OrderSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+    #[serde(default)]
+    pub cors: CorsSettings,
 }
 
 fn default_backend() -> Backend {
@@ -172,6 +178,14 @@ pub struct AwsSettings {
     /// Sender of customer e-mail through SES (a verified identity). Unset: no e-mail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_from: Option<String>,
+    /// Time allowed to open a connection to an AWS endpoint.
+    pub connect_timeout_ms: u64,
+    /// Time allowed for one attempt of one AWS call (SQS long polls get their wait on top).
+    pub attempt_timeout_ms: u64,
+    /// Time allowed for one AWS call with all its retries.
+    pub operation_timeout_ms: u64,
+    /// Attempts per AWS call (the first included); retries back off exponentially with jitter.
+    pub max_attempts: u32,
 }
 
 impl Default for AwsSettings {
@@ -189,6 +203,10 @@ impl Default for AwsSettings {
             alarms_topic_arn: String::new(),
             presign_secs: 300,
             email_from: None,
+            connect_timeout_ms: 1000,
+            attempt_timeout_ms: 2000,
+            operation_timeout_ms: 5000,
+            max_attempts: 3,
         }
     }
 }
@@ -243,6 +261,29 @@ impl AwsSettings {
         }
         Ok(())
     }
+
+    /// Timeouts and retries: checked whatever the backend (`bootstrap` and `dlq` use them too).
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("aws.connect_timeout_ms", self.connect_timeout_ms),
+            ("aws.attempt_timeout_ms", self.attempt_timeout_ms),
+            ("aws.operation_timeout_ms", self.operation_timeout_ms),
+        ] {
+            if !(50..=120_000).contains(&value) {
+                return Err(invalid(key, "must be between 50 and 120000"));
+            }
+        }
+        if self.operation_timeout_ms < self.attempt_timeout_ms {
+            return Err(invalid(
+                "aws.operation_timeout_ms",
+                "must be at least aws.attempt_timeout_ms",
+            ));
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err(invalid("aws.max_attempts", "must be between 1 and 10"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -262,6 +303,8 @@ pub struct WorkerSettings {
     pub reconcile_secs: u64,
     /// A PENDING order older than this is re-enqueued by the reconciler.
     pub stuck_after_secs: u64,
+    /// Receipts rendered at the same time (CPU-bound; default: the number of cores).
+    pub max_concurrent_renders: usize,
 }
 
 impl Default for WorkerSettings {
@@ -274,6 +317,9 @@ impl Default for WorkerSettings {
             dlq_poll_secs: 30,
             reconcile_secs: 60,
             stuck_after_secs: 300,
+            max_concurrent_renders: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -334,6 +380,61 @@ impl Default for OrderSettings {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// A separate listener for `GET /metrics` of `serve`/`dev` (no key needed there). Unset:
+    /// `/metrics` is on the main listener and needs an admin key.
+    pub addr: Option<String>,
+    /// The listener for `GET /metrics` of `worker` (which has no other HTTP listener).
+    /// Unset: the worker's metrics are not exported.
+    pub worker_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Limit order placement per client IP (429 with Retry-After beyond it).
+    pub enabled: bool,
+    /// Sustained orders per minute from one client IP.
+    pub orders_per_minute: u32,
+    /// Orders one client IP may place at once before the sustained rate applies.
+    pub burst: u32,
+    /// Proxies in front of Orderflow that append to `X-Forwarded-For` (1 behind the ALB).
+    /// 0: the TCP peer is the client and `X-Forwarded-For` is ignored.
+    pub trusted_proxy_hops: usize,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            orders_per_minute: 60,
+            burst: 20,
+            trusted_proxy_hops: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSettings {
+    /// Origins (`https://shop.example.com`) whose pages may call the API; `*` for any.
+    /// Empty: no cross-origin access.
+    pub allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    pub max_age_secs: u32,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            allowed_origins: Vec::new(),
+            max_age_secs: 600,
+        }
+    }
+}
+
 /// What `orderflow bootstrap` writes: the backend, the resource names and the worker
 /// settings the queue was created with. No secrets.
 #[derive(Serialize)]
@@ -361,6 +462,31 @@ pub enum ConfigError {
     Invalid { key: &'static str, problem: String },
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
+}
+
+/// `*`, or `scheme://host[:port]` with nothing after.
+fn valid_origin(o: &str) -> bool {
+    if o == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    let host = rest.rsplit_once(':').map_or(
+        rest,
+        |(h, port)| {
+            if port.parse::<u16>().is_ok() {
+                h
+            } else {
+                ""
+            }
+        },
+    );
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -404,6 +530,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("auth.admin_api_keys")
+                .with_list_parse_key("cors.allowed_origins")
                 .try_parsing(true)
                 .source(Some(env)),
         );
@@ -501,6 +628,49 @@ impl Settings {
                 "must be at most 60000",
             ));
         }
+        if !(1..=256).contains(&w.max_concurrent_renders) {
+            return Err(invalid(
+                "worker.max_concurrent_renders",
+                "must be between 1 and 256",
+            ));
+        }
+        for (key, addr) in [
+            ("metrics.addr", &self.metrics.addr),
+            ("metrics.worker_addr", &self.metrics.worker_addr),
+        ] {
+            if let Some(a) = addr {
+                a.parse::<SocketAddr>().map_err(|e| {
+                    invalid(
+                        key,
+                        format!("must be host:port such as 127.0.0.1:9100 ({e})"),
+                    )
+                })?;
+            }
+        }
+        let r = &self.rate_limit;
+        if !(1..=1_000_000).contains(&r.orders_per_minute) {
+            return Err(invalid(
+                "rate_limit.orders_per_minute",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(1..=100_000).contains(&r.burst) {
+            return Err(invalid("rate_limit.burst", "must be between 1 and 100000"));
+        }
+        if r.trusted_proxy_hops > 5 {
+            return Err(invalid(
+                "rate_limit.trusted_proxy_hops",
+                "must be at most 5",
+            ));
+        }
+        for origin in &self.cors.allowed_origins {
+            if !valid_origin(origin) {
+                return Err(invalid(
+                    "cors.allowed_origins",
+                    format!("`{origin}` is not an origin such as https://shop.example.com (scheme and host, no path) or `*`"),
+                ));
+            }
+        }
         if self.orders.shop_name.trim().is_empty() {
             return Err(invalid("orders.shop_name", "must not be empty"));
         }
@@ -513,6 +683,7 @@ impl Settings {
                 ),
             ));
         }
+        self.aws.validate_limits()?;
         if self.backend == Backend::Aws {
             self.aws.validate()?;
         }
@@ -591,11 +762,42 @@ mod tests {
             ),
             ("ORDERFLOW__WORKER__TYPO", "1", "typo"),
             ("ORDERFLOW__LOG__FORMAT", "xml", "format"),
+            (
+                "ORDERFLOW__CORS__ALLOWED_ORIGINS",
+                "https://shop.example.com/path",
+                "cors.allowed_origins",
+            ),
+            ("ORDERFLOW__RATE_LIMIT__BURST", "0", "rate_limit.burst"),
+            ("ORDERFLOW__METRICS__ADDR", "metrics", "metrics.addr"),
+            ("ORDERFLOW__AWS__MAX_ATTEMPTS", "0", "aws.max_attempts"),
         ];
         for (k, v, needle) in cases {
             let err = load(&[(k, v)]).unwrap_err().to_string();
             assert!(err.contains(needle), "{k}={v}: {err}");
         }
+    }
+
+    #[test]
+    fn rate_limit_switches_off_from_the_environment_and_origins_are_a_list() {
+        let s = load(&[]).unwrap();
+        assert!(s.rate_limit.enabled, "on by default");
+        assert!(
+            s.cors.allowed_origins.is_empty(),
+            "no cross-origin access by default"
+        );
+        let s = load(&[
+            ("ORDERFLOW__RATE_LIMIT__ENABLED", "false"),
+            (
+                "ORDERFLOW__CORS__ALLOWED_ORIGINS",
+                "https://shop.example.com,http://localhost:3000",
+            ),
+        ])
+        .unwrap();
+        assert!(!s.rate_limit.enabled);
+        assert_eq!(
+            s.cors.allowed_origins,
+            ["https://shop.example.com", "http://localhost:3000"]
+        );
     }
 
     #[test]

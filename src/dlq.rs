@@ -63,7 +63,9 @@ impl DlqMonitor {
     /// One check: open an episode (alarm) if the DLQ holds messages or `grew`, close it
     /// (recovery) when it is empty again.
     pub async fn check(&self, grew: bool) -> PortResult<AlarmStep> {
-        let depth = self.services.queue.depth().await?.dead_letters;
+        let queue_depth = self.services.queue.depth().await?;
+        crate::metrics::queue_depth(&queue_depth);
+        let depth = queue_depth.dead_letters;
         let store = &self.services.store;
         let (open, episode, version) = parse(store.get_record(RECORD).await?);
         if depth > 0 || grew {
@@ -77,6 +79,7 @@ impl DlqMonitor {
                 .await?
             {
                 self.alarm(next, depth).await?;
+                crate::metrics::notification("alarm");
                 return Ok(AlarmStep::Raised {
                     episode: next,
                     depth,
@@ -90,6 +93,7 @@ impl DlqMonitor {
                 .await?
         {
             self.recovery(episode).await?;
+            crate::metrics::notification("alarm");
             return Ok(AlarmStep::Recovered { episode });
         }
         if !open && episode > 0 {

@@ -12,6 +12,7 @@
 //! - [`dlq`]: the dead-letter queue alarm and the operator commands.
 //! - [`reconciler`]: re-enqueues orders left PENDING without a queue message.
 //! - [`receipt_pdf`]: renders receipts with printpdf.
+//! - [`metrics`]: Prometheus names and the recorder behind `GET /metrics`.
 //! - [`config`], [`telemetry`], [`catalog`]: settings, logging, the seeded product catalog.
 //! - [`conformance`]: the port contract tests every adapter family must pass.
 
@@ -23,6 +24,7 @@ pub mod conformance;
 pub mod dlq;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod ports;
 pub mod receipt_pdf;
 pub mod reconciler;

@@ -284,6 +284,19 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             std::time::Duration::from_secs(settings.worker.stuck_after_secs),
         ));
         tasks.spawn(reconciler.run_until_stopped(stop.clone()).map(Ok));
+        if let (false, Some(addr)) = (serve, &settings.metrics.worker_addr) {
+            let (port, server) = orderflow::http::metrics_server(addr, services.queue.clone())?;
+            tracing::info!(%addr, port, "worker metrics on /metrics");
+            let handle = server.handle();
+            let server = tokio::spawn(server);
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                stop.cancelled().await;
+                handle.stop(false).await;
+                let _ = server.await;
+                Ok(())
+            });
+        }
         let stop = stop.clone();
         tasks.spawn(async move {
             worker.run_until_stopped(stop).await;

@@ -113,7 +113,10 @@ impl Reconciler {
         loop {
             match self.run_once().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(requeued = n, "reconciler pass"),
+                Ok(n) => {
+                    crate::metrics::orders_requeued(n as u64);
+                    tracing::info!(requeued = n, "reconciler pass")
+                }
                 Err(e) => tracing::warn!(error = %e, "reconciler pass failed"),
             }
             tokio::select! {

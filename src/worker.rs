@@ -47,11 +47,15 @@ pub struct Worker {
     mail_from: String,
     /// Poked when a message goes to the dead-letter queue (see [`crate::dlq::DlqMonitor`]).
     dlq_growth: Option<Arc<tokio::sync::Notify>>,
+    /// Bounds the CPU-bound receipt renders running at once.
+    renders: Arc<Semaphore>,
 }
 
 impl Worker {
     pub fn new(services: Services, settings: WorkerSettings, shop_name: String) -> Self {
+        crate::metrics::handle();
         Worker {
+            renders: Arc::new(Semaphore::new(settings.max_concurrent_renders.max(1))),
             services,
             settings,
             shop_name,
@@ -197,13 +201,16 @@ impl Worker {
             receive_count = delivery.receive_count,
         );
         async {
+            let started = std::time::Instant::now();
             let outcome = match self.advance(&order_id).await {
                 Ok(Some(o)) => o,
                 Ok(None) => return self.poison(delivery, format!("no order {order_id}")).await,
                 Err(e) => {
                     let pause = backoff(delivery.receive_count, self.visibility());
+                    crate::metrics::message_retried();
                     if delivery.receive_count >= self.settings.max_receive_count {
                         tracing::error!(error = %e, "order step failed on its last attempt: the message goes to the dead-letter queue");
+                        crate::metrics::message_dead_lettered();
                         self.dlq_grew();
                     } else {
                         tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "order step failed; will retry");
@@ -217,6 +224,12 @@ impl Worker {
                 // The order is final; a redelivery will find it so and only delete.
                 tracing::warn!(error = %e, "deleting the finished message failed");
             }
+            crate::metrics::worker_step("total", started.elapsed());
+            match &outcome {
+                StepOutcome::Completed(_) => crate::metrics::order_processed(None),
+                StepOutcome::Failed(_, reason) => crate::metrics::order_processed(Some(reason.as_str())),
+                _ => {}
+            }
             outcome
         }
         .instrument(span)
@@ -229,6 +242,7 @@ impl Worker {
             tracing::warn!(error = %e, "dead-lettering failed; the redrive policy will move it");
             return StepOutcome::Retry(e.to_string());
         }
+        crate::metrics::message_dead_lettered();
         self.dlq_grew();
         StepOutcome::Poisoned(reason)
     }
@@ -255,16 +269,19 @@ impl Worker {
     /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way).
     async fn fulfil(&self, order: Order) -> Result<Order, PortError> {
         let s = &self.services;
+        let step = std::time::Instant::now();
         let reservation = s
             .store
             .reserve_stock(&order.order_id, &order.stock_lines())
             .await?;
+        crate::metrics::worker_step("reserve", step.elapsed());
         if let Reservation::Insufficient { product_id } = &reservation {
             tracing::info!(%product_id, "not enough stock");
             return self
                 .move_to(order, OrderStatus::Failed, Some(FailureReason::OutOfStock))
                 .await;
         }
+        let step = std::time::Instant::now();
         let charge = s
             .payments
             .charge(&ChargeRequest {
@@ -273,6 +290,11 @@ impl Worker {
                 payment_token: order.payment.as_ref().map(|p| p.token.clone()),
             })
             .await?;
+        crate::metrics::worker_step("charge", step.elapsed());
+        crate::metrics::payment(match charge {
+            ChargeOutcome::Approved { .. } => "approved",
+            ChargeOutcome::Declined { .. } => "declined",
+        });
         match charge {
             ChargeOutcome::Declined { code } => {
                 tracing::info!(%code, "payment declined");
@@ -295,13 +317,24 @@ impl Worker {
             }
         }
         let key = receipt_key(&order.order_id);
+        let step = std::time::Instant::now();
         if !s.receipts.exists(&key).await? {
             let receipt = Receipt::for_order(&order, &self.shop_name);
-            let started = std::time::Instant::now();
-            let pdf = tokio::task::spawn_blocking(move || crate::receipt_pdf::render(&receipt))
+            let permit = self
+                .renders
+                .clone()
+                .acquire_owned()
                 .await
-                .map_err(|e| PortError::Unexpected(anyhow::anyhow!("render task: {e}")))?
-                .map_err(|e| PortError::Unexpected(e.into()))?;
+                .expect("the render semaphore is never closed");
+            let started = std::time::Instant::now();
+            let pdf = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                crate::receipt_pdf::render(&receipt)
+            })
+            .await
+            .map_err(|e| PortError::Unexpected(anyhow::anyhow!("render task: {e}")))?
+            .map_err(|e| PortError::Unexpected(e.into()))?;
+            crate::metrics::receipt_rendered(started.elapsed());
             tracing::info!(
                 bytes = pdf.len(),
                 render_ms = started.elapsed().as_millis() as u64,
@@ -309,6 +342,7 @@ impl Worker {
             );
             s.receipts.put(&key, pdf).await?;
         }
+        crate::metrics::worker_step("receipt", step.elapsed());
         let mut order = order;
         order.receipt_key = Some(key);
         self.move_to(order, OrderStatus::Completed, None).await
@@ -360,8 +394,12 @@ impl Worker {
             receipt_key: order.receipt_key.clone(),
             occurred_at: order.updated_at,
         };
+        let step = std::time::Instant::now();
         self.services.notifier.publish(&event).await?;
-        self.mail(order).await
+        crate::metrics::notification("order_event");
+        self.mail(order).await?;
+        crate::metrics::worker_step("notify", step.elapsed());
+        Ok(())
     }
 
     /// The customer e-mail for a final order (the receipt attached when COMPLETED); the
@@ -380,7 +418,11 @@ impl Worker {
             &self.mail_from,
             receipt,
         ) {
-            Some(m) => self.services.mailer.send(&m).await,
+            Some(m) => {
+                self.services.mailer.send(&m).await?;
+                crate::metrics::notification("email");
+                Ok(())
+            }
             None => Ok(()),
         }
     }

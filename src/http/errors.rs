@@ -33,6 +33,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// 429: this client placed too many orders too fast.
+    #[error("too many orders from this address; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// 503: a backend is unavailable; the client may retry (same Idempotency-Key).
     #[error("{0}")]
     Unavailable(String),
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::Unprocessable(_) => "IDEMPOTENCY_KEY_REUSED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::TooManyRequests { .. } => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -84,17 +88,34 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// Every error answer: `{"error": {"code", "message", "field"?}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: String,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `MISSING_FIELD`, `RATE_LIMITED`, `NOT_FOUND`, …
+    #[schema(example = "MISSING_FIELD")]
+    pub code: String,
+    /// For people: what is wrong and how to fix it.
+    pub message: String,
+    /// The request field at fault (`items[0].quantity`), when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
+}
+
+impl ErrorResponse {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ErrorResponse {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -109,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,17 +150,20 @@ impl ResponseError for ApiError {
             } => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
             ApiError::Unauthorized(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, "ApiKey header=\"X-API-Key\""));
             }
             _ => {}
         }
         res.insert_header((header::CACHE_CONTROL, "no-store"));
-        res.json(Body {
-            error: Inner {
-                code: self.code(),
+        res.json(ErrorResponse {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
                 message: self.to_string(),
-                field: self.field(),
+                field: self.field().map(str::to_owned),
             },
         })
     }
@@ -163,7 +188,8 @@ pub async fn not_found() -> HttpResponse {
 
 /// JSON 405 for known routes with another method.
 pub async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(serde_json::json!({
-        "error": {"code": "METHOD_NOT_ALLOWED", "message": "method not allowed on this resource"}
-    }))
+    HttpResponse::MethodNotAllowed().json(ErrorResponse::new(
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this resource",
+    ))
 }

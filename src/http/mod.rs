@@ -4,12 +4,15 @@
 
 mod errors;
 mod input;
+mod limits;
+pub mod openapi;
 mod orders;
 mod pages;
 mod session;
 mod views;
 
 pub use errors::ApiError;
+pub use limits::client_ip;
 pub use orders::{constant_time_eq, sha256_hex};
 
 use crate::app::Services;
@@ -34,6 +37,7 @@ pub struct AppState {
     assets: Assets,
     /// Set on shutdown: `/readyz` fails so the load balancer drains this instance.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    rate_limiter: limits::OrderRateLimiter,
 }
 
 /// Static assets with content-hash versions: versioned URLs are cached for a year, and a
@@ -91,6 +95,7 @@ impl AppState {
             .collect();
         let sessions = session::SessionKeys::from_admin_key_hashes(&admin_key_hashes);
         let assets = Assets::load(&settings.http.static_dir);
+        let rate_limiter = limits::OrderRateLimiter::new(&settings.rate_limit);
         AppState {
             services,
             settings,
@@ -98,6 +103,7 @@ impl AppState {
             sessions,
             assets,
             draining: Default::default(),
+            rate_limiter,
         }
     }
 
@@ -146,7 +152,15 @@ async fn request_context(
             .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     let status = res.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    let route = res.request().match_pattern();
+    crate::metrics::http_request(
+        method.as_str(),
+        route.as_deref().unwrap_or("unmatched"),
+        status,
+        took,
+    );
+    let ms = took.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if path == "/healthz" || path == "/readyz" {
             tracing::debug!(%method, %path, status, latency_ms = ms, "request");
@@ -157,18 +171,48 @@ async fn request_context(
     Ok(res)
 }
 
+fn health(status: &str, error: Option<(&str, String)>) -> views::HealthView {
+    views::HealthView {
+        status: status.to_owned(),
+        error: error.map(|(code, message)| errors::ErrorDetail {
+            code: code.to_owned(),
+            message,
+            field: None,
+        }),
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is alive", body = views::HealthView))
+)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({"status": "ok"}))
+        .json(health("ok", None))
 }
 
 /// Ready when the order store and the queue answer within two seconds.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready for traffic", body = views::HealthView),
+        (status = 503, description = "Draining, or a backend does not answer", body = views::HealthView),
+    )
+)]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({"status": "draining", "error": {"code": "DRAINING", "message": "shutting down"}}));
+            .json(health(
+                "draining",
+                Some(("DRAINING", "shutting down".to_owned())),
+            ));
     }
     let s = &state.services;
     let check = async {
@@ -184,16 +228,101 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match problem {
         None => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({"status": "ready"})),
+            .json(health("ready", None)),
         Some(p) => {
             tracing::warn!(problem = %p, "not ready");
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({"status": "unavailable", "error": {"code": "NOT_READY", "message": p}}))
+                .json(health("unavailable", Some(("NOT_READY", p))))
         }
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(("admin_key" = []), ("order_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "No admin key", body = errors::ErrorResponse),
+        (status = 403, description = "Wrong admin key", body = errors::ErrorResponse),
+        (status = 404, description = "Metrics are on the separate `metrics.addr` listener", body = errors::ErrorResponse),
+    )
+)]
+/// GET /metrics on the main listener: for holders of an admin key (`X-API-Key`, or
+/// `Authorization: Bearer` as Prometheus sends it). With `metrics.addr` set, metrics live on
+/// that listener instead and this route is 404.
+async fn metrics_endpoint(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.settings.metrics.addr.is_some() {
+        return Err(ApiError::NotFound("no such resource".into()));
+    }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        Some(key) if state.is_admin_key(key.trim()) => {}
+        Some(_) => return Err(ApiError::Forbidden("the admin key is not valid".into())),
+        None => orders::require_admin(&req, &state)?,
+    }
+    Ok(metrics_response(state.services.queue.as_ref()).await)
+}
+
+async fn metrics_response(queue: &dyn crate::ports::OrderQueue) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(crate::metrics::render(queue).await)
+}
+
+/// A listener that serves only `GET /metrics`, without a key: bind it to a private address
+/// (`metrics.addr` for serve, `metrics.worker_addr` for the worker).
+pub fn metrics_server(
+    addr: &str,
+    queue: Arc<dyn crate::ports::OrderQueue>,
+) -> anyhow::Result<(u16, Server)> {
+    crate::metrics::handle();
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("binding metrics address {addr}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let queue = web::Data::from(Arc::new(queue));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(queue.clone())
+            .route(
+                "/metrics",
+                web::get().to(
+                    |q: web::Data<Arc<dyn crate::ports::OrderQueue>>| async move {
+                        metrics_response(q.as_ref().as_ref()).await
+                    },
+                ),
+            )
+            .default_service(web::to(errors::not_found))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(1)
+    .run();
+    Ok((port, server))
+}
+
+/// The catalog with current stock.
+#[utoipa::path(
+    get,
+    path = "/api/products",
+    tag = "catalog",
+    responses(
+        (status = 200, description = "All products", body = views::ProductList),
+        (status = 503, description = "The store does not answer; retry", body = errors::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    )
+)]
 async fn list_products(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let products: Vec<views::ProductView> = state
         .services
@@ -205,7 +334,7 @@ async fn list_products(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .json(serde_json::json!({ "products": products })))
+        .json(views::ProductList { products }))
 }
 
 /// The storefront page, its asset URLs versioned; HTML itself is never cached.
@@ -250,6 +379,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .default_service(json_405()),
     )
     .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics_endpoint))
+            .default_service(json_405()),
+    )
+    .service(
+        web::resource("/api/openapi.json")
+            .route(web::get().to(openapi::document))
+            .default_service(json_405()),
+    )
+    .service(
         web::resource("/api/products")
             .route(web::get().to(list_products))
             .default_service(json_405()),
@@ -288,11 +427,41 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     );
 }
 
+/// CORS for storefronts on other origins: only the configured origins, the API's methods,
+/// and the headers the API reads (Idempotency-Key, Authorization, X-API-Key).
+fn cors(settings: &crate::config::CorsSettings) -> actix_cors::Cors {
+    let mut c = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(settings.max_age_secs as usize);
+    for origin in &settings.allowed_origins {
+        c = if origin == "*" {
+            c.allow_any_origin()
+        } else {
+            c.allowed_origin(origin)
+        };
+    }
+    c
+}
+
 /// The HTTP server, bound and ready to run.
 pub struct Application {
     port: u16,
     server: Server,
     draining: Arc<std::sync::atomic::AtomicBool>,
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -304,11 +473,21 @@ impl Application {
         if !static_dir.join("index.html").exists() {
             tracing::warn!(static_dir = %static_dir.display(), "no index.html in http.static_dir: the storefront will 404");
         }
+        crate::metrics::handle();
+        let metrics = match &settings.metrics.addr {
+            Some(addr) => Some(metrics_server(addr, services.queue.clone())?),
+            None => None,
+        };
+        let cors_settings = settings.cors.clone();
         let state = web::Data::new(AppState::new(services, settings));
         let draining = state.draining.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::Condition::new(
+                    !cors_settings.allowed_origins.is_empty(),
+                    cors(&cors_settings),
+                ))
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -333,11 +512,17 @@ impl Application {
             port,
             server,
             draining,
+            metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, when `metrics.addr` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(p, _)| *p)
     }
 
     /// Stops the server when asked (graceful: in-flight requests finish).
@@ -350,7 +535,16 @@ impl Application {
         self.draining.clone()
     }
 
+    /// Runs until stopped; the metrics listener (if any) stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let metrics_handle = metrics.handle();
+        let metrics_task = tokio::spawn(metrics);
+        let result = self.server.await;
+        metrics_handle.stop(false).await;
+        let _ = metrics_task.await;
+        result
     }
 }

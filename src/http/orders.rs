@@ -1,8 +1,9 @@
 //! Order endpoints: place, read, list, receipt.
 
 use super::errors::ApiError;
+use super::errors::ErrorResponse;
 use super::input::{parse_place_order, PlaceOrderInput};
-use super::views::{CreatedView, OrderView};
+use super::views::{CreatedView, OrderPage, OrderView};
 use super::{request_id, AppState};
 use crate::domain::order::OrderError;
 use crate::domain::{IdempotencyKey, Money, NewOrder, Order, OrderId, OrderStatus, PricedLine};
@@ -94,11 +95,38 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
 }
 
 /// POST /api/orders
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    request_body = super::openapi::PlaceOrderRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`) and never a second order."),
+    ),
+    responses(
+        (status = 201, description = "Accepted and queued; follow `Location` (with the access token) to watch it", body = CreatedView,
+            headers(
+                ("Location" = String, description = "/api/orders/{orderId}"),
+                ("X-Request-Id" = String, description = "This request's id, also in the logs"),
+                ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"),
+            )),
+        (status = 400, description = "A field is missing or wrong (`field` names it), or the JSON is malformed", body = ErrorResponse),
+        (status = 409, description = "`PRICE_CHANGED`, or `IDEMPOTENCY_IN_FLIGHT` (retry after `Retry-After`)", body = ErrorResponse),
+        (status = 413, description = "The body exceeds `http.max_body_bytes`", body = ErrorResponse),
+        (status = 415, description = "Not `application/json`", body = ErrorResponse),
+        (status = 422, description = "The Idempotency-Key was used with a different body", body = ErrorResponse),
+        (status = 429, description = "Too many orders from this address", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds until an order would be accepted"))),
+        (status = 503, description = "A backend does not answer; retry with the same Idempotency-Key", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    )
+)]
 pub async fn create_order(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limiter.check(&req)?;
     check_content_type(&req)?;
     let key = match req.headers().get("Idempotency-Key") {
         None => None,
@@ -310,6 +338,7 @@ async fn place(
         Err(e) => return Err(e.into()),
     }
     enqueue(state, &order.order_id, request_id).await?;
+    crate::metrics::order_created(order.total);
     tracing::info!(order_id = %order.order_id, total = %order.total, lines = order.items.len(), "order accepted");
     Ok(response)
 }
@@ -384,6 +413,19 @@ pub(super) async fn authorized_order(
 }
 
 /// GET /api/orders/{order_id}
+#[utoipa::path(
+    get,
+    path = "/api/orders/{order_id}",
+    tag = "orders",
+    params(("order_id" = String, Path, description = "The order id from the 201 answer")),
+    security(("order_token" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "The order with its timeline", body = OrderView),
+        (status = 404, description = "No such order, or not yours (the same answer for both)", body = ErrorResponse),
+        (status = 503, description = "The store does not answer; retry", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    )
+)]
 pub async fn get_order(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -403,6 +445,25 @@ struct ListQuery {
 }
 
 /// GET /api/orders?status=&limit=&cursor= (admin)
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "orders",
+    params(
+        ("status" = Option<String>, Query, description = "PENDING, PROCESSING, COMPLETED or FAILED"),
+        ("limit" = Option<u32>, Query, description = "1 to 100 (default 20)", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = OrderPage),
+        (status = 400, description = "A bad query parameter (`field` names it)", body = ErrorResponse),
+        (status = 401, description = "No admin key", body = ErrorResponse),
+        (status = 403, description = "Wrong admin key", body = ErrorResponse),
+        (status = 503, description = "The store does not answer; retry", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    )
+)]
 pub async fn list_orders(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -451,10 +512,29 @@ pub async fn list_orders(
     let orders: Vec<OrderView> = page.orders.iter().map(OrderView::from).collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "orders": orders, "nextCursor": page.next_cursor })))
+        .json(OrderPage {
+            orders,
+            next_cursor: page.next_cursor,
+        }))
 }
 
 /// GET /api/orders/{order_id}/receipt
+#[utoipa::path(
+    get,
+    path = "/api/orders/{order_id}/receipt",
+    tag = "orders",
+    params(("order_id" = String, Path, description = "The order id")),
+    security(("order_token" = []), ("admin_key" = [])),
+    responses(
+        (status = 200, description = "The PDF receipt (embedded backend)", content_type = "application/pdf", body = super::openapi::Pdf),
+        (status = 302, description = "A short-lived presigned S3 URL of the PDF (aws backend)",
+            headers(("Location" = String, description = "Presigned URL"))),
+        (status = 404, description = "No such order, or not yours", body = ErrorResponse),
+        (status = 409, description = "`RECEIPT_NOT_READY`: the order is not COMPLETED yet", body = ErrorResponse),
+        (status = 503, description = "The receipt store does not answer; retry", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    )
+)]
 pub async fn get_receipt(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -2,8 +2,9 @@
 
 use crate::domain::{Money, Order, Product};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MoneyView {
     /// Integer minor units (cents).
@@ -23,7 +24,7 @@ impl From<Money> for MoneyView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductView {
     pub product_id: String,
@@ -45,7 +46,7 @@ impl From<Product> for ProductView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LineView {
     pub product_id: String,
@@ -55,34 +56,75 @@ pub struct LineView {
     pub line_total: MoneyView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineView {
+    #[schema(example = "PENDING")]
     pub status: String,
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A shipping address, as sent when placing an order and as shown on the order.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippingAddressView {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub line1: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
+    pub line2: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub city: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100)]
+    pub region: Option<String>,
+    #[schema(min_length = 1, max_length = 20)]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code, e.g. `US`.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
+    pub country: String,
+}
+
+impl From<crate::domain::ShippingAddress> for ShippingAddressView {
+    fn from(a: crate::domain::ShippingAddress) -> Self {
+        ShippingAddressView {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     pub brand: String,
     pub last4: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     pub order_id: String,
     pub customer_id: String,
     pub customer_email: String,
+    /// PENDING, PROCESSING, COMPLETED or FAILED.
+    #[schema(pattern = "^(PENDING|PROCESSING|COMPLETED|FAILED)$")]
     pub status: String,
+    /// Why a FAILED order failed (`OUT_OF_STOCK`, `PAYMENT_DECLINED`); null otherwise.
     pub failure_reason: Option<String>,
     pub items: Vec<LineView>,
     pub total: MoneyView,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shipping_address: Option<crate::domain::ShippingAddress>,
+    pub shipping_address: Option<ShippingAddressView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentView>,
     pub timeline: Vec<TimelineView>,
@@ -116,7 +158,7 @@ impl From<&Order> for OrderView {
                 })
                 .collect(),
             total: o.total.into(),
-            shipping_address: o.shipping_address.clone(),
+            shipping_address: o.shipping_address.clone().map(Into::into),
             payment: o.payment.as_ref().map(|p| PaymentView {
                 brand: p.brand.clone(),
                 last4: p.last4.clone(),
@@ -140,7 +182,7 @@ impl From<&Order> for OrderView {
 }
 
 /// The 201 body of POST /api/orders.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedView {
     pub order_id: String,
@@ -153,7 +195,7 @@ pub struct CreatedView {
     pub links: Links,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Links {
     #[serde(rename = "self")]
     pub self_: String,
@@ -176,4 +218,28 @@ impl CreatedView {
             },
         }
     }
+}
+
+/// The body of GET /api/products.
+#[derive(Serialize, ToSchema)]
+pub struct ProductList {
+    pub products: Vec<ProductView>,
+}
+
+/// The body of GET /api/orders.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPage {
+    pub orders: Vec<OrderView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The body of /healthz and /readyz.
+#[derive(Serialize, ToSchema)]
+pub struct HealthView {
+    /// `ok`, `ready`, `draining` or `unavailable`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<super::errors::ErrorDetail>,
 }

@@ -4,6 +4,8 @@ mod auth;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod openapi;
+mod operability;
 mod pages;
 mod process;
 mod reconciler;

@@ -36,6 +36,8 @@ fn start_with(
     std::fs::write(&config, "").unwrap();
     Command::new(BIN)
         .arg(mode)
+        // These tests are about the process's life, and burst from one address.
+        .env("ORDERFLOW__RATE_LIMIT__ENABLED", "false")
         .envs(extra.iter().copied())
         .env("ORDERFLOW__HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("ORDERFLOW__EMBEDDED__DATA_DIR", data_dir)

@@ -4,6 +4,7 @@
 mod blackbox;
 mod economy;
 mod moto;
+mod outage;
 
 use moto::moto;
 use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames, SqsQueue};

@@ -50,6 +50,11 @@ pub async fn moto() -> Option<&'static Moto> {
             eprintln!("warning: moto_server not found; skipping the AWS-family tests (scripts/test.sh installs it)");
             return None;
         };
+        assert!(
+            server.is_file(),
+            "moto_server at {} does not exist (MOTO_SERVER, or run scripts/test.sh to install it)",
+            server.display()
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::env::temp_dir().join(format!("orderflow-moto-{port}.log"));
         // Not waited on: the shell ends, and takes moto with it, when our process exits.

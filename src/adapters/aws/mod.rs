@@ -43,16 +43,25 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
 /// Loads the shared SDK config: default credential chain, the configured region and endpoint,
-/// and bounded timeouts so a dead dependency fails fast instead of hanging requests.
+/// and bounded timeouts with bounded retries (standard mode: exponential back-off with
+/// jitter), so a dead dependency fails fast instead of hanging requests. SQS long polls get
+/// their wait on top of the attempt timeout (see `SqsQueue`).
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            // Long enough for a 20 s SQS long poll.
-            .operation_attempt_timeout(Duration::from_secs(25))
-            .operation_timeout(Duration::from_secs(60))
-            .build(),
-    );
+    let ms = Duration::from_millis;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(ms(settings.connect_timeout_ms))
+                .operation_attempt_timeout(ms(settings.attempt_timeout_ms))
+                .operation_timeout(ms(settings.operation_timeout_ms))
+                .build(),
+        )
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(settings.max_attempts)
+                .with_initial_backoff(ms(100))
+                .with_max_backoff(ms(2000)),
+        );
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }

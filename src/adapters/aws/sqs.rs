@@ -187,6 +187,19 @@ impl SqsQueue {
         wait: Duration,
         visibility: Option<i32>,
     ) -> PortResult<Vec<Message>> {
+        // A long poll legitimately takes `wait`: give it that on top of the usual bounds.
+        let base = self
+            .client
+            .config()
+            .timeout_config()
+            .cloned()
+            .unwrap_or_else(aws_smithy_types::timeout::TimeoutConfig::disabled);
+        let plus_wait = |d: Option<Duration>| d.unwrap_or(Duration::from_secs(5)) + wait;
+        let timeouts = base
+            .to_builder()
+            .operation_attempt_timeout(plus_wait(base.operation_attempt_timeout()))
+            .operation_timeout(plus_wait(base.operation_timeout()))
+            .build();
         let out = self
             .client
             .receive_message()
@@ -197,6 +210,8 @@ impl SqsQueue {
             .set_visibility_timeout(visibility)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_attribute_names("All")
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(timeouts))
             .send()
             .await
             .map_err(|e| sdk_err("sqs ReceiveMessage", e))?;

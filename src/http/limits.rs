@@ -1,0 +1,149 @@
+//! Per-client rate limits on order placement.
+//!
+//! The client is the TCP peer, unless `rate_limit.trusted_proxy_hops` proxies (the ALB)
+//! stand in front: each appends the address it saw to `X-Forwarded-For`, so the client is
+//! the entry that many places from the right. Entries further left are whatever the client
+//! sent and are never trusted.
+
+use super::errors::ApiError;
+use crate::config::RateLimitSettings;
+use actix_web::HttpRequest;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub struct OrderRateLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    hops: usize,
+    checks: AtomicU64,
+}
+
+impl OrderRateLimiter {
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        let limiter = settings.enabled.then(|| {
+            let per_minute = NonZeroU32::new(settings.orders_per_minute).unwrap_or(NonZeroU32::MIN);
+            let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
+        });
+        OrderRateLimiter {
+            limiter,
+            hops: settings.trusted_proxy_hops,
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one order from the client's allowance, or answers 429 with when to retry.
+    pub fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        // Forget idle clients now and then, so memory follows the active clients only.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        let Some(ip) = client_ip(req, self.hops) else {
+            return Ok(());
+        };
+        limiter.check_key(&ip).map_err(|not_until| {
+            crate::metrics::rate_limited();
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::TooManyRequests {
+                retry_after_secs: retry_after(wait),
+            }
+        })
+    }
+}
+
+/// The client's address: the peer, or the `hops`-th `X-Forwarded-For` entry from the right.
+pub fn client_ip(req: &HttpRequest, hops: usize) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if hops == 0 {
+        return peer;
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    // Fewer entries than trusted proxies: the nearest proxy's view is the best there is.
+    let idx = forwarded
+        .len()
+        .checked_sub(hops)
+        .or(forwarded.len().checked_sub(1));
+    idx.and_then(|i| forwarded[i].parse().ok()).or(peer)
+}
+
+/// Whole seconds to wait, at least one.
+pub fn retry_after(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn req(xff: &[&str]) -> HttpRequest {
+        let mut r = TestRequest::default().peer_addr("10.0.0.5:4000".parse().unwrap());
+        for v in xff {
+            r = r.insert_header(("x-forwarded-for", *v));
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn no_trusted_proxy_means_forwarded_headers_are_ignored() {
+        let ip = client_ip(&req(&["203.0.113.9"]), 0).unwrap();
+        assert_eq!(ip.to_string(), "10.0.0.5");
+    }
+
+    #[test]
+    fn one_hop_takes_the_address_the_alb_saw_not_what_the_client_claims() {
+        let ip = client_ip(&req(&["1.1.1.1, 203.0.113.9"]), 1).unwrap();
+        assert_eq!(ip.to_string(), "203.0.113.9");
+        let ip = client_ip(&req(&["1.1.1.1", "198.51.100.7, 203.0.113.9"]), 2).unwrap();
+        assert_eq!(ip.to_string(), "198.51.100.7");
+    }
+
+    #[test]
+    fn a_missing_or_garbled_header_falls_back_to_the_peer() {
+        assert_eq!(client_ip(&req(&[]), 1).unwrap().to_string(), "10.0.0.5");
+        assert_eq!(
+            client_ip(&req(&["not-an-ip"]), 1).unwrap().to_string(),
+            "10.0.0.5"
+        );
+    }
+
+    #[test]
+    fn the_burst_is_allowed_then_429_with_a_retry_after() {
+        let limiter = OrderRateLimiter::new(&RateLimitSettings {
+            enabled: true,
+            orders_per_minute: 6,
+            burst: 2,
+            trusted_proxy_hops: 0,
+        });
+        let r = req(&[]);
+        assert!(limiter.check(&r).is_ok());
+        assert!(limiter.check(&r).is_ok());
+        match limiter.check(&r) {
+            Err(ApiError::TooManyRequests { retry_after_secs }) => {
+                assert!((1..=10).contains(&retry_after_secs), "{retry_after_secs}")
+            }
+            other => panic!("expected 429, got {other:?}"),
+        }
+        let off = OrderRateLimiter::new(&RateLimitSettings {
+            enabled: false,
+            ..RateLimitSettings::default()
+        });
+        for _ in 0..1000 {
+            assert!(off.check(&r).is_ok());
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` attributes and
+//! the response types, served at `GET /api/openapi.json`. `tests/api/openapi.rs` checks
+//! that real answers match it.
+
+use super::errors::ErrorResponse;
+use super::views::ShippingAddressView;
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use serde::Serialize;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The body of `POST /api/orders` (parsed by hand in `input.rs`, which names the field at
+/// fault; this type only documents it).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// 1 to 128 visible ASCII characters.
+    #[schema(min_length = 1, max_length = 128, example = "cust-42")]
+    pub customer_id: String,
+    #[schema(max_length = 254, example = "ann@example.com")]
+    pub customer_email: String,
+    /// 1 to 50 lines, each product at most once.
+    #[schema(min_items = 1, max_items = 50)]
+    pub items: Vec<OrderItemRequest>,
+    pub shipping_address: Option<ShippingAddressView>,
+    /// Without a card, the simulated gateway charges a default test card.
+    pub payment: Option<PaymentRequest>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderItemRequest {
+    #[schema(example = "sku-mug")]
+    pub product_id: String,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub quantity: u32,
+    /// The unit price the shopper saw (decimal). If the catalog price differs, the order is
+    /// refused with 409 `PRICE_CHANGED` instead of charging a surprise.
+    #[schema(example = "12.50")]
+    pub price: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// 12 to 19 digits (spaces and dashes allowed); only a token and the last four are kept.
+    /// `4000000000000002` is always declined by the simulated gateway.
+    #[schema(example = "4242424242424242")]
+    pub card_number: String,
+}
+
+/// A PDF document.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Pdf(#[allow(dead_code)] Vec<u8>);
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "One of `auth.admin_api_keys`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "order_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The order's `accessToken` from the 201 answer (also accepted as `?token=`). For /metrics: an admin key.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orderflow API",
+        description = "Place orders and follow them to COMPLETED (with a PDF receipt) or FAILED.\n\n\
+            Every answer carries `X-Request-Id` (echoed when the request sent one). Every error \
+            is JSON `{\"error\": {\"code\", \"message\", \"field\"?}}`. Answers with `Retry-After` \
+            (429, 503, 409 `IDEMPOTENCY_IN_FLIGHT`) may be retried with the same \
+            `Idempotency-Key`. The HTML pages (`/`, `/orders/{id}`, `/admin`) are not part of this API.",
+        license(name = "MIT")
+    ),
+    paths(
+        super::healthz,
+        super::readyz,
+        super::metrics_endpoint,
+        document,
+        super::list_products,
+        super::orders::create_order,
+        super::orders::list_orders,
+        super::orders::get_order,
+        super::orders::get_receipt,
+    ),
+    components(schemas(ErrorResponse)),
+    modifiers(&Security),
+    tags(
+        (name = "orders", description = "Placing and reading orders"),
+        (name = "catalog", description = "Products and stock"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    })
+}
+
+/// GET /api/openapi.json
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json"))
+)]
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(json())
+}

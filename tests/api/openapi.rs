@@ -1,0 +1,238 @@
+//! The OpenAPI document agrees with the real answers: every API route is documented, and
+//! good and bad requests on each get a documented status, headers and body shape.
+
+#[path = "../common/contract.rs"]
+mod contract;
+
+use crate::helpers::{order_body, spawn_app, spawn_app_with, TestApp, ADMIN_KEY};
+use contract::Contract;
+use serde_json::{json, Value};
+
+/// Every route the API registers (the HTML pages are not part of the API).
+const API_ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/products"),
+    ("post", "/api/orders"),
+    ("get", "/api/orders"),
+    ("get", "/api/orders/{order_id}"),
+    ("get", "/api/orders/{order_id}/receipt"),
+];
+
+async fn contract(app: &TestApp) -> Contract {
+    Contract::fetch(&app.client, &app.address).await
+}
+
+#[tokio::test]
+async fn the_document_lists_exactly_the_api_routes_with_their_headers_and_security() {
+    let app = spawn_app_with(&[], false).await;
+    let c = contract(&app).await;
+    let doc = c.doc();
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            listed.push((method.clone(), path.clone()));
+        }
+    }
+    let mut expected: Vec<(String, String)> = API_ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    let post = &doc["paths"]["/api/orders"]["post"];
+    let params: Vec<&str> = post["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["Idempotency-Key"]);
+    for status in ["201", "400", "409", "413", "415", "422", "429", "503"] {
+        assert!(
+            post["responses"][status].is_object(),
+            "POST /api/orders documents {status}"
+        );
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["admin_key"]["name"], "X-API-Key");
+    assert_eq!(schemes["order_token"]["scheme"], "bearer");
+    assert_eq!(
+        doc["paths"]["/api/orders"]["get"]["security"][0]["admin_key"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn the_order_request_schema_accepts_what_the_server_accepts_and_rejects_what_it_rejects() {
+    let app = spawn_app_with(&[], false).await;
+    let c = contract(&app).await;
+    let schema = c.request_schema("post", "/api/orders");
+    let good = order_body("sku-mug", 2);
+    c.validate(&schema, &good)
+        .expect("the test's good order matches the documented request");
+    let minimal = json!({"customerId": "c", "customerEmail": "a@b.co", "items": [{"productId": "sku-mug", "quantity": 1}]});
+    c.validate(&schema, &minimal)
+        .expect("optional parts are optional");
+    let mut bad_cases: Vec<Value> = Vec::new();
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("customerId");
+    bad_cases.push(missing);
+    let mut unknown = good.clone();
+    unknown["coupon"] = json!("FREE");
+    bad_cases.push(unknown);
+    let mut zero = good.clone();
+    zero["items"][0]["quantity"] = json!(0);
+    bad_cases.push(zero);
+    let mut no_items = good.clone();
+    no_items["items"] = json!([]);
+    bad_cases.push(no_items);
+    for bad in bad_cases {
+        assert!(
+            c.validate(&schema, &bad).is_err(),
+            "the schema should reject {bad}"
+        );
+        let res = app.post_order(&bad).await;
+        let checked = c.check("post", "/api/orders", res).await;
+        assert_eq!(checked.status, 400, "the server rejects {bad}");
+    }
+}
+
+#[tokio::test]
+async fn order_answers_match_the_document() {
+    let app = spawn_app().await;
+    let c = contract(&app).await;
+
+    for path in ["/healthz", "/readyz", "/api/products", "/api/openapi.json"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(c.check("get", path, res).await.status, 200, "{path}");
+    }
+
+    // 201, then the replay of the same key.
+    let body = order_body("sku-mug", 1);
+    let res = app.post_order_with_key(&body, "contract-1").await;
+    let created = c.check("post", "/api/orders", res).await;
+    assert_eq!(created.status, 201);
+    let res = app.post_order_with_key(&body, "contract-1").await;
+    let replay = c.check("post", "/api/orders", res).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    let created = created.json();
+    let (id, token) = (
+        created["orderId"].as_str().unwrap().to_owned(),
+        created["accessToken"].as_str().unwrap().to_owned(),
+    );
+
+    // The error answers of placement.
+    let res = app
+        .post_order_with_key(&order_body("sku-mug", 2), "contract-1")
+        .await;
+    assert_eq!(c.check("post", "/api/orders", res).await.status, 422);
+    let res = app.post_raw("{not json", Some("application/json")).await;
+    assert_eq!(c.check("post", "/api/orders", res).await.status, 400);
+    let res = app.post_raw("{}", Some("text/plain")).await;
+    assert_eq!(c.check("post", "/api/orders", res).await.status, 415);
+    let huge = format!("{{\"customerId\":\"{}\"}}", "x".repeat(70_000));
+    let res = app.post_raw(&huge, Some("application/json")).await;
+    assert_eq!(c.check("post", "/api/orders", res).await.status, 413);
+    let mut stale = order_body("sku-mug", 1);
+    stale["items"][0]["price"] = json!("0.01");
+    let res = app.post_order(&stale).await;
+    assert_eq!(c.check("post", "/api/orders", res).await.status, 409);
+
+    // Reading it: owner, stranger, admin list, receipt.
+    let path = format!("/api/orders/{id}");
+    let res = app.get_order(&id, &token).await;
+    assert_eq!(
+        c.check("get", "/api/orders/{order_id}", res).await.status,
+        200
+    );
+    let res = app.client.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(
+        c.check("get", "/api/orders/{order_id}", res).await.status,
+        404
+    );
+    app.wait_final(&id, &token).await;
+    let res = app.get_order(&id, &token).await;
+    assert_eq!(
+        c.check("get", "/api/orders/{order_id}", res).await.status,
+        200
+    );
+    let res = app
+        .client
+        .get(app.url(&format!("{path}/receipt")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let receipt = c.check("get", "/api/orders/{order_id}/receipt", res).await;
+    assert_eq!(receipt.status, 200);
+    assert!(receipt.body.starts_with(b"%PDF"));
+
+    let res = app.get_as_admin("/api/orders?limit=5").await;
+    assert_eq!(c.check("get", "/api/orders", res).await.status, 200);
+    let res = app.get_as_admin("/api/orders?limit=500").await;
+    assert_eq!(c.check("get", "/api/orders", res).await.status, 400);
+    let res = app.client.get(app.url("/api/orders")).send().await.unwrap();
+    assert_eq!(c.check("get", "/api/orders", res).await.status, 401);
+    let res = app
+        .client
+        .get(app.url("/api/orders"))
+        .header("X-API-Key", "not-the-key-at-all-000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.check("get", "/api/orders", res).await.status, 403);
+
+    let res = app.get_as_admin("/metrics").await;
+    assert_eq!(c.check("get", "/metrics", res).await.status, 200);
+    let res = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.check("get", "/metrics", res).await.status, 200);
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(c.check("get", "/metrics", res).await.status, 401);
+}
+
+#[tokio::test]
+async fn receipt_not_ready_and_rate_limit_answers_match_the_document() {
+    let app = spawn_app_with(
+        &[
+            ("ORDERFLOW__RATE_LIMIT__BURST", "1"),
+            ("ORDERFLOW__RATE_LIMIT__ORDERS_PER_MINUTE", "1"),
+        ],
+        false,
+    )
+    .await;
+    let c = contract(&app).await;
+    let res = app.post_order(&order_body("sku-mug", 1)).await;
+    let created = c.check("post", "/api/orders", res).await;
+    assert_eq!(created.status, 201);
+    let created = created.json();
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/api/orders/{}/receipt",
+            created["orderId"].as_str().unwrap()
+        )))
+        .bearer_auth(created["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let not_ready = c.check("get", "/api/orders/{order_id}/receipt", res).await;
+    assert_eq!(not_ready.status, 409);
+    assert_eq!(not_ready.json()["error"]["code"], "RECEIPT_NOT_READY");
+
+    let res = app.post_order(&order_body("sku-mug", 1)).await;
+    let limited = c.check("post", "/api/orders", res).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.json()["error"]["code"], "RATE_LIMITED");
+}
