@@ -41,6 +41,7 @@ SAMPLE = {
     "admin_keys_parameter": "/orderflow/admin-api-keys",
     "asg_name": "orderflow-app",
     "lifecycle_hook_name": "orderflow-drain",
+    "cors_allowed_origins": '["https://shop.example.com"]',
 }
 EMAIL_OFF = "# email_from unset: no customer e-mail"
 
@@ -289,7 +290,10 @@ def render_text(template, values):
         name = m.group(1)
         if name not in values:
             raise KeyError(f"no sample value for ${{{name}}}")
-        return str(values[name])
+        value = values[name]
+        if isinstance(value, bool):  # as Terraform renders a bool
+            return "true" if value else "false"
+        return str(value)
 
     out = PLACEHOLDER.sub(sub, template)
     return out.replace("$${", "${").replace("%%{", "%{")

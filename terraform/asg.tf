@@ -26,26 +26,30 @@ locals {
   # Only keys the binary accepts (src/config.rs rejects unknown keys at start-up);
   # scripts/check-deploy.sh renders this with sample values and runs `orderflow check-config`.
   orderflow_toml = templatefile("${path.module}/templates/orderflow.toml.tftpl", {
-    http_addr               = "0.0.0.0:${local.app_port}"
-    static_dir              = local.static_dir
-    drain_secs              = var.deregistration_delay_secs
-    region                  = local.region
-    queue_url               = aws_sqs_queue.orders.url
-    dlq_url                 = aws_sqs_queue.dlq.url
-    orders_table            = aws_dynamodb_table.orders.name
-    products_table          = aws_dynamodb_table.products.name
-    state_table             = aws_dynamodb_table.state.name
-    receipts_bucket         = aws_s3_bucket.receipts.id
-    events_topic_arn        = aws_sns_topic.events.arn
-    alarms_topic_arn        = aws_sns_topic.alarms.arn
-    presign_secs            = var.presign_secs
-    email_from_line         = var.ses_email_from == null ? "# email_from unset: no customer e-mail" : "email_from = \"${var.ses_email_from}\""
-    max_receive_count       = var.max_receive_count
-    visibility_timeout_secs = var.worker_visibility_timeout_secs
-    concurrency             = var.worker_concurrency
-    log_dir                 = local.log_dir
-    log_level               = var.log_level
-    shop_name               = var.shop_name
+    http_addr                    = "0.0.0.0:${local.app_port}"
+    static_dir                   = local.static_dir
+    drain_secs                   = var.deregistration_delay_secs
+    region                       = local.region
+    queue_url                    = aws_sqs_queue.orders.url
+    dlq_url                      = aws_sqs_queue.dlq.url
+    orders_table                 = aws_dynamodb_table.orders.name
+    products_table               = aws_dynamodb_table.products.name
+    state_table                  = aws_dynamodb_table.state.name
+    receipts_bucket              = aws_s3_bucket.receipts.id
+    events_topic_arn             = aws_sns_topic.events.arn
+    alarms_topic_arn             = aws_sns_topic.alarms.arn
+    presign_secs                 = var.presign_secs
+    email_from_line              = var.ses_email_from == null ? "# email_from unset: no customer e-mail" : "email_from = \"${var.ses_email_from}\""
+    max_receive_count            = var.max_receive_count
+    visibility_timeout_secs      = var.worker_visibility_timeout_secs
+    concurrency                  = var.worker_concurrency
+    log_dir                      = local.log_dir
+    log_level                    = var.log_level
+    shop_name                    = var.shop_name
+    rate_limit_enabled           = var.rate_limit_enabled
+    rate_limit_orders_per_minute = var.rate_limit_orders_per_minute
+    rate_limit_burst             = var.rate_limit_burst
+    cors_allowed_origins         = jsonencode(var.cors_allowed_origins)
   })
 
   user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", {

@@ -371,3 +371,42 @@ variable "oldest_message_alarm_secs" {
     error_message = "oldest_message_alarm_secs must be at least 60."
   }
 }
+
+variable "rate_limit_enabled" {
+  description = "Per-client-IP limit on order placement (rate_limit.enabled). Switch off only for load tests."
+  type        = bool
+  default     = true
+}
+
+variable "rate_limit_orders_per_minute" {
+  description = "Sustained orders per minute one client IP may place (rate_limit.orders_per_minute)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.rate_limit_orders_per_minute >= 1 && var.rate_limit_orders_per_minute <= 100000
+    error_message = "rate_limit_orders_per_minute must be between 1 and 100000."
+  }
+}
+
+variable "rate_limit_burst" {
+  description = "Orders one client IP may place at once before the per-minute rate applies (rate_limit.burst)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rate_limit_burst >= 1 && var.rate_limit_burst <= 100000
+    error_message = "rate_limit_burst must be between 1 and 100000."
+  }
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins (scheme://host[:port]) of storefronts elsewhere that may call the API from a browser (cors.allowed_origins). Empty: none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[^/]+$", o))])
+    error_message = "cors_allowed_origins entries must be origins like https://shop.example.com (no path)."
+  }
+}
