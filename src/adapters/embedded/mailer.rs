@@ -1,20 +1,21 @@
 //! Embedded mailer: writes each message as `{data_dir}/mail/{orderId}-{kind}.eml`, once.
 
+use super::files::DurableDir;
 use crate::domain::mail::MailMessage;
 use crate::ports::{Mailer, PortError, PortResult};
 use async_trait::async_trait;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 pub struct EmlMailer {
-    dir: PathBuf,
+    dir: Arc<DurableDir>,
 }
 
 impl EmlMailer {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        let dir = data_dir.join("mail");
-        std::fs::create_dir_all(&dir)?;
-        Ok(EmlMailer { dir })
+        Ok(EmlMailer {
+            dir: Arc::new(DurableDir::open(data_dir.join("mail"))?),
+        })
     }
 }
 
@@ -32,20 +33,11 @@ impl Mailer for EmlMailer {
                 }
             })
             .collect();
-        let path = self.dir.join(format!("{name}.eml"));
+        let file = format!("{name}.eml");
         let mime = message.to_mime(chrono::Utc::now());
         let to = message.to.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-            if path.exists() {
-                return Ok(false);
-            }
-            let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(mime.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(true)
-        })
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || dir.write(&file, mime.as_bytes(), true))
         .await
         .map_err(|e| PortError::Unexpected(anyhow::anyhow!("mail task: {e}")))?
         .map(|written| {

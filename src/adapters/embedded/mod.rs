@@ -9,6 +9,7 @@
 //! | PaymentGateway| [`SimulatedGateway`]   | `payments.sqlite3`       |
 //! | Mailer        | [`EmlMailer`]          | `mail/{orderId}-{kind}.eml` |
 
+mod files;
 mod mailer;
 mod notifier;
 mod payment;

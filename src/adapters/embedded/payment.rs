@@ -42,7 +42,7 @@ impl PaymentGateway for SimulatedGateway {
         let req = req.clone();
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let prior = tx
                     .query_row(
                         "SELECT outcome, charge_id, decline_code FROM charges WHERE idempotency_key = ?1",

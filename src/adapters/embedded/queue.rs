@@ -52,7 +52,7 @@ impl EmbeddedQueue {
         let max_receives = i64::from(self.max_receive_count);
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let now = now_ms();
                 let mut out = Vec::new();
                 {

@@ -1,20 +1,21 @@
-//! Embedded receipt store: files under `{data_dir}/receipts/`, written atomically
-//! (temporary file, fsync, rename, fsync of the directory).
+//! Embedded receipt store: files under `{data_dir}/receipts/`, written atomically and
+//! durably (see [`DurableDir`]).
+
+use super::files::DurableDir;
 
 use crate::ports::{PortError, PortResult, ReceiptLink, ReceiptStore};
 use async_trait::async_trait;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct FileReceiptStore {
-    root: PathBuf,
+    dir: Arc<DurableDir>,
 }
 
 impl FileReceiptStore {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root.join("receipts"))?;
         Ok(FileReceiptStore {
-            root: root.to_owned(),
+            dir: Arc::new(DurableDir::open(root.join("receipts"))?),
         })
     }
 
@@ -22,7 +23,7 @@ impl FileReceiptStore {
     fn path(&self, key: &str) -> PortResult<PathBuf> {
         let name = crate::domain::receipt::receipt_key_name(key)
             .ok_or_else(|| PortError::Precondition(format!("invalid receipt key {key:?}")))?;
-        Ok(self.root.join("receipts").join(name))
+        Ok(self.dir.path(name))
     }
 }
 
@@ -37,19 +38,16 @@ fn io_err(e: std::io::Error) -> PortError {
 impl ReceiptStore for FileReceiptStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> PortResult<()> {
         let path = self.path(key)?;
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let dir = path.parent().expect("receipt paths have a parent");
-            let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| PortError::Unexpected(anyhow::anyhow!("receipt write task: {e}")))?
-        .map_err(io_err)
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("receipt paths end in a checked name")
+            .to_owned();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || dir.write(&name, &bytes, false).map(|_| ()))
+            .await
+            .map_err(|e| PortError::Unexpected(anyhow::anyhow!("receipt write task: {e}")))?
+            .map_err(io_err)
     }
 
     async fn exists(&self, key: &str) -> PortResult<bool> {

@@ -9,7 +9,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use base64::Engine;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
 
@@ -112,7 +112,7 @@ fn decode_cursor(cursor: &str) -> PortResult<String> {
     Ok(s)
 }
 
-fn load_lines(tx: &Transaction<'_>, order_id: &str) -> rusqlite::Result<Option<(String, String)>> {
+fn load_lines(tx: &Connection, order_id: &str) -> rusqlite::Result<Option<(String, String)>> {
     tx.query_row(
         "SELECT lines, state FROM reservations WHERE order_id = ?1",
         params![order_id],
@@ -136,7 +136,7 @@ impl OrderStore for EmbeddedStore {
         let products = products.to_vec();
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let mut inserted = 0;
                 for (i, p) in products.iter().enumerate() {
                     inserted += tx.execute(
@@ -186,7 +186,7 @@ impl OrderStore for EmbeddedStore {
         };
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let n = tx.execute(
                     "INSERT OR IGNORE INTO orders (order_id, status, created_at, body) VALUES (?1, ?2, ?3, ?4)",
                     params![id, status, created, body],
@@ -333,7 +333,7 @@ impl OrderStore for EmbeddedStore {
         let lines_json = to_json(&lines)?;
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 if let Some((_, state)) = load_lines(&tx, &id)? {
                     return Ok(if state == "held" { Reservation::AlreadyReserved } else { Reservation::Released });
                 }
@@ -361,7 +361,7 @@ impl OrderStore for EmbeddedStore {
         let id = order_id.to_string();
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let Some((lines, state)) = load_lines(&tx, &id)? else {
                     return Ok(false);
                 };
@@ -396,7 +396,7 @@ impl OrderStore for EmbeddedStore {
         let (lease, ttl) = (lease.as_millis() as i64, ttl.as_millis() as i64);
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let now = now_ms();
                 tx.execute("DELETE FROM idempotency WHERE key = ?1 AND expires_at <= ?2", params![key, now])?;
                 let existing = tx
