@@ -38,6 +38,8 @@ pub struct AppState {
     /// Set on shutdown: `/readyz` fails so the load balancer drains this instance.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     rate_limiter: limits::OrderRateLimiter,
+    /// Products and prices for pricing orders (not stock: the worker reserves that).
+    pub(crate) catalog: orders::CatalogCache,
 }
 
 /// Static assets with content-hash versions: versioned URLs are cached for a year, and a
@@ -104,6 +106,7 @@ impl AppState {
             assets,
             draining: Default::default(),
             rate_limiter,
+            catalog: orders::CatalogCache::new(orders::CATALOG_TTL),
         }
     }
 

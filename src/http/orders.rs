@@ -241,6 +241,50 @@ async fn enqueue(
     Ok(())
 }
 
+/// How long the API prices orders from one read of the catalog. Products and prices change
+/// only when a start-up seeds new products, so a few seconds of staleness cost nothing, and
+/// every order saves a read of the whole catalog (a DynamoDB Scan on AWS).
+pub const CATALOG_TTL: Duration = Duration::from_secs(5);
+
+type Catalog = std::sync::Arc<HashMap<crate::domain::ProductId, crate::domain::Product>>;
+
+/// The catalog as of at most `ttl` ago.
+pub struct CatalogCache {
+    ttl: Duration,
+    cached: std::sync::Mutex<Option<(std::time::Instant, Catalog)>>,
+}
+
+impl CatalogCache {
+    pub fn new(ttl: Duration) -> CatalogCache {
+        CatalogCache {
+            ttl,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        store: &dyn crate::ports::OrderStore,
+    ) -> crate::ports::PortResult<Catalog> {
+        if let Some((at, c)) = &*self.cached.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < self.ttl {
+                return Ok(c.clone());
+            }
+        }
+        let fresh: Catalog = std::sync::Arc::new(
+            store
+                .list_products()
+                .await?
+                .into_iter()
+                .map(|p| (p.product_id.clone(), p))
+                .collect(),
+        );
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+}
+
 /// Prices the order from the catalog, records it, enqueues it; returns the 201 response.
 async fn place(
     state: &AppState,
@@ -249,13 +293,7 @@ async fn place(
     request_id: Option<String>,
 ) -> Result<StoredResponse, ApiError> {
     let s = &state.services;
-    let catalog: HashMap<_, _> = s
-        .store
-        .list_products()
-        .await?
-        .into_iter()
-        .map(|p| (p.product_id.clone(), p))
-        .collect();
+    let catalog = state.catalog.get(s.store.as_ref()).await?;
     let mut lines = Vec::with_capacity(input.items.len());
     for (i, item) in input.items.iter().enumerate() {
         let product = catalog.get(&item.product_id).ok_or_else(|| {
