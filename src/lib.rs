@@ -18,6 +18,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod bench;
 pub mod catalog;
 pub mod config;
 pub mod conformance;

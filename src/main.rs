@@ -58,6 +58,87 @@ enum Command {
         #[arg(long, default_value = "orderflow")]
         prefix: String,
     },
+    /// Measure intake, end-to-end throughput and latency, receipt rendering, memory and
+    /// start-up on the embedded default (and with --aws, AWS requests per order on moto).
+    /// Build with --release for figures worth comparing. See docs/benchmarks.md.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// A run of a few seconds through every phase (a smoke test, not a measurement).
+    #[arg(long)]
+    quick: bool,
+    /// Keep-alive client connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of intake and of trivial-endpoint load.
+    #[arg(long, default_value_t = 10.0)]
+    intake_secs: f64,
+    /// Seconds of end-to-end load.
+    #[arg(long, default_value_t = 60.0)]
+    e2e_secs: f64,
+    /// Orders per second offered in the end-to-end phase.
+    #[arg(long, default_value_t = 2000.0)]
+    e2e_rate: f64,
+    /// worker.concurrency of the service under end-to-end load (orders in flight at once).
+    #[arg(long, default_value_t = 64)]
+    worker_concurrency: usize,
+    /// Seconds of receipt rendering (one core, then all).
+    #[arg(long, default_value_t = 3.0)]
+    render_secs: f64,
+    /// Also count AWS requests for this many orders on moto's emulator.
+    #[arg(long, value_name = "ORDERS", num_args = 0..=1, default_missing_value = "200")]
+    aws: Option<usize>,
+    /// The moto_server executable (default: $MOTO_SERVER, .venv-moto/bin/moto_server, PATH).
+    #[arg(long, value_name = "PATH")]
+    moto_server: Option<PathBuf>,
+    /// Also write the report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let binary = std::env::current_exe().context("locating the orderflow binary")?;
+    let mut opts = orderflow::bench::Options {
+        binary: binary.clone(),
+        connections: args.connections,
+        intake_secs: args.intake_secs,
+        e2e_secs: args.e2e_secs,
+        e2e_rate: args.e2e_rate,
+        worker_concurrency: args.worker_concurrency,
+        render_secs: args.render_secs,
+        aws_orders: args.aws,
+        moto_server: args.moto_server,
+    };
+    if args.quick {
+        opts = orderflow::bench::Options {
+            aws_orders: args.aws.map(|n| n.min(10)),
+            moto_server: opts.moto_server,
+            ..orderflow::bench::Options::quick(binary)
+        };
+    }
+    anyhow::ensure!(opts.connections >= 1, "--connections must be at least 1");
+    anyhow::ensure!(
+        opts.intake_secs > 0.0
+            && opts.e2e_secs > 0.0
+            && opts.render_secs > 0.0
+            && opts.e2e_rate > 0.0,
+        "durations and the rate must be positive"
+    );
+    if cfg!(debug_assertions) && !args.quick {
+        eprintln!("warning: a debug build; use `cargo run --release -- bench` for real figures");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(orderflow::bench::run(&opts))?;
+    println!("{}", report.table());
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -79,6 +160,15 @@ enum DlqAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Bench(args) = cli.command {
+        return match bench(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("orderflow bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -230,7 +320,7 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         Command::Worker => (false, true),
         Command::CheckConfig => unreachable!("handled before start-up"),
         Command::Dlq { action } => return dlq(&services, action).await,
-        Command::Bootstrap { .. } => unreachable!("handled before start-up"),
+        Command::Bootstrap { .. } | Command::Bench(_) => unreachable!("handled before start-up"),
     };
     let stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();

@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: the app on port 0 with a fresh data dir per test.
 
 mod auth;
+mod bench;
 mod helpers;
 mod idempotency;
 mod lifecycle;

@@ -140,3 +140,42 @@ async fn requests_per_order_by_api() {
         "no receipt download when e-mail is off"
     );
 }
+
+/// `orderflow bench --quick --aws`: the AWS phase runs on its own emulator and reports
+/// requests per order that add up (the figures themselves are in docs/benchmarks.md).
+#[test]
+fn the_bench_reports_aws_requests_per_order() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if rt.block_on(moto()).is_none() {
+        return;
+    }
+    let server = crate::moto::find_server().expect("moto_server was found above");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        .args(["bench", "--quick", "--aws", "6", "--moto-server"])
+        .arg(&server)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let aws = &r["aws"];
+    assert_eq!(aws["orders"], 6);
+    let requests = aws["requests"].as_object().unwrap();
+    assert_eq!(requests["SNS:Publish"], 6, "one event per order: {aws}");
+    let total: u64 = requests.values().map(|v| v.as_u64().unwrap()).sum();
+    let per_order = aws["requests_per_order"].as_f64().unwrap();
+    assert!((per_order - total as f64 / 6.0).abs() < 1e-9);
+    assert!(
+        (aws["billable_per_order_beyond_receipt"].as_f64().unwrap() - (per_order - 1.0)).abs()
+            < 1e-9
+    );
+    assert!(aws["usd_per_million_orders"].as_f64().unwrap() > 0.0);
+}

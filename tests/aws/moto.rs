@@ -22,7 +22,7 @@ pub struct Moto {
 
 static MOTO: OnceCell<Option<Moto>> = OnceCell::const_new();
 
-fn find_server() -> Option<PathBuf> {
+pub fn find_server() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
         return Some(PathBuf::from(p));
     }
