@@ -665,6 +665,8 @@ pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
         receipt_key: Some(format!("receipts/{order_id}.pdf")),
         occurred_at: Utc::now(),
     };
+    // The worker's first publish skips the duplicate check; later ones must still drop it.
+    n.publish_new(&event).await.unwrap();
     n.publish(&event).await.unwrap();
     n.publish(&event).await.unwrap();
     let alarm = Alarm {

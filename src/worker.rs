@@ -254,20 +254,24 @@ impl Worker {
             return Ok(None);
         };
         if order.status == OrderStatus::Pending {
-            order = self.move_to(order, OrderStatus::Processing, None).await?;
+            order = self.move_to(order, OrderStatus::Processing, None).await?.0;
         }
+        // Whether this call's own conditional write made the order final: then its event
+        // cannot have been published yet.
+        let mut made_final = false;
         if order.status == OrderStatus::Processing {
-            order = self.fulfil(order).await?;
+            (order, made_final) = self.fulfil(order).await?;
         }
-        self.announce(&order).await?;
+        self.announce(&order, made_final).await?;
         Ok(Some(match (order.status, order.failure_reason) {
             (OrderStatus::Failed, Some(r)) => StepOutcome::Failed(order.order_id.clone(), r),
             _ => StepOutcome::Completed(order.order_id.clone()),
         }))
     }
 
-    /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way).
-    async fn fulfil(&self, order: Order) -> Result<Order, PortError> {
+    /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way); also
+    /// says whether this call made the final transition (see [`Self::move_to`]).
+    async fn fulfil(&self, order: Order) -> Result<(Order, bool), PortError> {
         let s = &self.services;
         let step = std::time::Instant::now();
         let reservation = s
@@ -318,7 +322,10 @@ impl Worker {
         }
         let key = receipt_key(&order.order_id);
         let step = std::time::Instant::now();
-        if !s.receipts.exists(&key).await? {
+        // The receipt is rendered only after the reservation; if this call took the stock,
+        // no earlier attempt got this far, so there is nothing stored to look for.
+        let fresh = reservation == Reservation::Reserved;
+        if fresh || !s.receipts.exists(&key).await? {
             let receipt = Receipt::for_order(&order, &self.shop_name);
             let permit = self
                 .renders
@@ -348,14 +355,15 @@ impl Worker {
         self.move_to(order, OrderStatus::Completed, None).await
     }
 
-    /// A guarded transition written conditionally. If another worker moved the order first,
-    /// the stored order is returned instead, so the caller carries on from the truth.
+    /// A guarded transition written conditionally; `true` with the moved order. If another
+    /// worker moved the order first, `false` with the stored order, so the caller carries on
+    /// from the truth.
     async fn move_to(
         &self,
         mut order: Order,
         to: OrderStatus,
         reason: Option<FailureReason>,
-    ) -> Result<Order, PortError> {
+    ) -> Result<(Order, bool), PortError> {
         let from = order.status;
         order
             .transition(to, reason, Utc::now())
@@ -363,20 +371,22 @@ impl Worker {
         match self.services.store.update_order(&order, from).await {
             Ok(()) => {
                 tracing::info!(from = %from, to = %to, reason = reason.map(|r| r.as_str()), "order status changed");
-                Ok(order)
+                Ok((order, true))
             }
             Err(PortError::Precondition(_)) => self
                 .services
                 .store
                 .get_order(&order.order_id)
                 .await?
+                .map(|stored| (stored, false))
                 .ok_or_else(|| PortError::NotFound(format!("order {}", order.order_id))),
             Err(e) => Err(e),
         }
     }
 
-    /// Publishes the final event (the notifier records each event id once).
-    async fn announce(&self, order: &Order) -> Result<(), PortError> {
+    /// Publishes the final event (the notifier records each event id once; `first`: this
+    /// worker just made the order final, so no earlier publish can exist).
+    async fn announce(&self, order: &Order, first: bool) -> Result<(), PortError> {
         let event_type = match order.status {
             OrderStatus::Completed => EventType::OrderCompleted,
             OrderStatus::Failed => EventType::OrderFailed,
@@ -395,7 +405,11 @@ impl Worker {
             occurred_at: order.updated_at,
         };
         let step = std::time::Instant::now();
-        self.services.notifier.publish(&event).await?;
+        if first {
+            self.services.notifier.publish_new(&event).await?;
+        } else {
+            self.services.notifier.publish(&event).await?;
+        }
         crate::metrics::notification("order_event");
         self.mail(order).await?;
         crate::metrics::worker_step("notify", step.elapsed());

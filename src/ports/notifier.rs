@@ -54,12 +54,20 @@ pub struct Alarm {
 /// - `publish` delivers the event to subscribers. Publishing an event whose `event_id` was
 ///   already published MUST NOT deliver it again where the backend can tell (embedded);
 ///   the event id lets downstream consumers drop the rest.
+/// - `publish_new` is `publish` without the duplicate check, for the first publish of an event.
 /// - `raise_alarm` likewise, keyed by `alarm_id`.
 /// - `recent_events` / `recent_alarms` list what was published, newest first, where the
 ///   backend keeps a record (aws: empty list if it does not).
 #[async_trait]
 pub trait Notifier: Send + Sync + 'static {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()>;
+    /// `publish` for an event the caller knows cannot have been published yet: it has just
+    /// made the transition the event reports (its conditional write won). An adapter may skip
+    /// its check for an earlier publish (a read on aws); it still records the event id, so a
+    /// later `publish` of the same event is dropped as usual.
+    async fn publish_new(&self, event: &OrderEvent) -> PortResult<()> {
+        self.publish(event).await
+    }
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()>;
     async fn recent_events(&self, limit: usize) -> PortResult<Vec<OrderEvent>>;
     async fn recent_alarms(&self, limit: usize) -> PortResult<Vec<Alarm>>;

@@ -76,6 +76,61 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
+/// A failed entry of a batch request, as the services report it.
+pub struct EntryFailure<'a> {
+    pub id: &'a str,
+    pub code: &'a str,
+    pub message: Option<&'a str>,
+    pub sender_fault: bool,
+}
+
+/// Spreads a batch response over its `n` entries (ids are the entries' indexes): each
+/// successful entry gets its value, each failed one an error (a sender fault is not worth
+/// retrying, anything else is), and an entry the response does not mention an error.
+pub fn entry_results<'a, T>(
+    op: &str,
+    n: usize,
+    successes: impl IntoIterator<Item = (&'a str, T)>,
+    failures: impl IntoIterator<Item = EntryFailure<'a>>,
+) -> Vec<PortResult<T>> {
+    let mut results: Vec<PortResult<T>> = (0..n)
+        .map(|_| {
+            Err(PortError::Unavailable(format!(
+                "{op}: no result for this entry"
+            )))
+        })
+        .collect();
+    let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < n);
+    for (id, value) in successes {
+        if let Some(i) = slot(id) {
+            results[i] = Ok(value);
+        }
+    }
+    for f in failures {
+        if let Some(i) = slot(f.id) {
+            let text = format!("{op} entry: {} {}", f.code, f.message.unwrap_or_default());
+            results[i] = Err(if f.sender_fault {
+                PortError::Unexpected(anyhow::anyhow!(text))
+            } else {
+                PortError::Unavailable(text)
+            });
+        }
+    }
+    results
+}
+
+/// The same error for every entry of a batch whose request failed as a whole.
+pub fn all_failed<T>(n: usize, err: &PortError) -> Vec<PortResult<T>> {
+    (0..n)
+        .map(|_| {
+            Err(match err {
+                PortError::Unavailable(m) => PortError::Unavailable(m.clone()),
+                other => PortError::Unexpected(anyhow::anyhow!(other.to_string())),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +163,48 @@ mod tests {
             (3..25).contains(&n),
             "25 calls in batches of at most 10: {n} requests"
         );
+    }
+
+    #[test]
+    fn entry_results_places_each_outcome_by_id() {
+        let r = entry_results(
+            "op",
+            4,
+            [("2", "b"), ("0", "a"), ("9", "ignored")],
+            [
+                EntryFailure {
+                    id: "1",
+                    code: "Throttled",
+                    message: Some("slow down"),
+                    sender_fault: false,
+                },
+                EntryFailure {
+                    id: "x",
+                    code: "Bad",
+                    message: None,
+                    sender_fault: true,
+                },
+            ],
+        );
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].as_ref().unwrap(), &"a");
+        assert_eq!(r[2].as_ref().unwrap(), &"b");
+        assert!(
+            matches!(&r[1], Err(PortError::Unavailable(m)) if m.contains("Throttled slow down"))
+        );
+        assert!(matches!(&r[3], Err(PortError::Unavailable(m)) if m.contains("no result")));
+        let bad = entry_results::<()>(
+            "op",
+            1,
+            [],
+            [EntryFailure {
+                id: "0",
+                code: "InvalidParameter",
+                message: None,
+                sender_fault: true,
+            }],
+        );
+        assert!(matches!(&bad[0], Err(PortError::Unexpected(_))));
     }
 
     #[tokio::test]

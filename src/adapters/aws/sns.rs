@@ -5,18 +5,90 @@
 //! keeps a marker per event id in the state table: published events are not published
 //! again by a retried worker step. The marker is written after the publish succeeds, so a
 //! crash in between can only repeat an event (subscribers drop it by `eventId`), never lose it.
+//! The worker publishes an order's event right after its own conditional write made the order
+//! final ([`Notifier::publish_new`]); no earlier publish can exist then, so the marker is not read.
+//!
+//! Order events go out in `PublishBatch` requests (up to 10 events, billed as one request per
+//! 64 KB): publishes arriving while the lanes are busy, or within a few milliseconds, share one.
 
+use super::batch::{all_failed, entry_results, Batcher, EntryFailure};
 use super::{now_ms, sdk_err, EventArchive};
 use crate::ports::{Alarm, Notifier, OrderEvent, PortError, PortResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use std::time::Duration;
+
+/// How long a lone event waits for company before its batch goes out.
+const EVENT_LINGER: Duration = Duration::from_millis(5);
+
+/// One SNS message: subject, body and its `eventType` attribute.
+struct Outgoing {
+    subject: String,
+    kind: String,
+    body: String,
+}
+
+fn event_type_attribute(kind: &str) -> PortResult<MessageAttributeValue> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(kind)
+        .build()
+        .map_err(|e| PortError::Unexpected(e.into()))
+}
+
+/// One `PublishBatch` on `topic`; a result per message, in order.
+async fn publish_batch(
+    sns: &aws_sdk_sns::Client,
+    topic: &str,
+    messages: Vec<Outgoing>,
+) -> Vec<PortResult<()>> {
+    let n = messages.len();
+    let mut entries = Vec::with_capacity(n);
+    for (i, m) in messages.into_iter().enumerate() {
+        let entry = event_type_attribute(&m.kind).and_then(|attr| {
+            PublishBatchRequestEntry::builder()
+                .id(i.to_string())
+                .subject(m.subject)
+                .message(m.body)
+                .message_attributes("eventType", attr)
+                .build()
+                .map_err(|e| PortError::Unexpected(e.into()))
+        });
+        match entry {
+            Ok(e) => entries.push(e),
+            Err(e) => return all_failed(n, &e),
+        }
+    }
+    match sns
+        .publish_batch()
+        .topic_arn(topic)
+        .set_publish_batch_request_entries(Some(entries))
+        .send()
+        .await
+    {
+        Err(e) => all_failed(n, &sdk_err("sns PublishBatch", e)),
+        Ok(out) => entry_results(
+            "sns PublishBatch",
+            n,
+            out.successful()
+                .iter()
+                .map(|ok| (ok.id().unwrap_or_default(), ())),
+            out.failed().iter().map(|f| EntryFailure {
+                id: f.id(),
+                code: f.code(),
+                message: f.message(),
+                sender_fault: f.sender_fault(),
+            }),
+        ),
+    }
+}
 
 pub struct SnsNotifier {
     sns: aws_sdk_sns::Client,
+    events: Batcher<Outgoing, ()>,
     dynamo: aws_sdk_dynamodb::Client,
     state: String,
-    events_topic: String,
     alarms_topic: String,
     archive: EventArchive,
 }
@@ -30,11 +102,16 @@ impl SnsNotifier {
         alarms_topic: String,
         archive: EventArchive,
     ) -> Self {
+        let (client, topic) = (sns.clone(), events_topic);
+        let events = Batcher::start(2, 10, EVENT_LINGER, move |messages: Vec<Outgoing>| {
+            let (client, topic) = (client.clone(), topic.clone());
+            async move { publish_batch(&client, &topic, messages).await }
+        });
         SnsNotifier {
             sns,
+            events,
             dynamo,
             state,
-            events_topic,
             alarms_topic,
             archive,
         }
@@ -72,11 +149,7 @@ impl SnsNotifier {
         kind: &str,
         body: String,
     ) -> PortResult<()> {
-        let attr = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(kind)
-            .build()
-            .map_err(|e| PortError::Unexpected(e.into()))?;
+        let attr = event_type_attribute(kind)?;
         self.sns
             .publish()
             .topic_arn(topic)
@@ -93,22 +166,31 @@ impl SnsNotifier {
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
-        let pk = format!("event#{}", event.event_id);
-        if self.already_sent(&pk).await? {
+        if self
+            .already_sent(&format!("event#{}", event.event_id))
+            .await?
+        {
             return Ok(());
         }
+        self.publish_new(event).await
+    }
+
+    async fn publish_new(&self, event: &OrderEvent) -> PortResult<()> {
         let body = serde_json::to_string(event).map_err(|e| PortError::Unexpected(e.into()))?;
-        let subject = format!("{} {}", event.event_type.as_str(), event.order_id);
-        self.publish_json(
-            &self.events_topic,
-            &subject,
-            event.event_type.as_str(),
-            body,
-        )
-        .await?;
+        let subject: String = format!("{} {}", event.event_type.as_str(), event.order_id)
+            .chars()
+            .take(100)
+            .collect();
+        self.events
+            .call(Outgoing {
+                subject,
+                kind: event.event_type.as_str().to_owned(),
+                body,
+            })
+            .await?;
         tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), "order event published");
         self.archive.add(event);
-        self.mark_sent(&pk).await
+        self.mark_sent(&format!("event#{}", event.event_id)).await
     }
 
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()> {

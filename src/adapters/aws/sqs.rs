@@ -1,7 +1,7 @@
 //! SQS queue adapter. Retries → DLQ are the queue's redrive policy (`maxReceiveCount`);
 //! poison messages are moved explicitly (send to the DLQ, then delete).
 
-use super::batch::Batcher;
+use super::batch::{all_failed, entry_results, Batcher, EntryFailure};
 use super::sdk_err;
 use crate::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
 use async_trait::async_trait;
@@ -45,47 +45,20 @@ async fn send_batch(client: &Client, url: &str, bodies: Vec<String>) -> Vec<Port
         .send()
         .await
     {
-        Err(e) => {
-            let err = sdk_err("sqs SendMessageBatch", e);
-            (0..n)
-                .map(|_| Err(PortError::Unavailable(err.to_string())))
-                .collect()
-        }
-        Ok(out) => {
-            let mut results: Vec<PortResult<String>> = (0..n)
-                .map(|_| Err(PortError::Unavailable("no result for this entry".into())))
-                .collect();
-            for ok in out.successful() {
-                if let Some(slot) = ok
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| results.get_mut(i))
-                {
-                    *slot = Ok(ok.message_id().to_owned());
-                }
-            }
-            for failed in out.failed() {
-                if let Some(slot) = failed
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| results.get_mut(i))
-                {
-                    let text = format!(
-                        "sqs SendMessageBatch entry: {} {}",
-                        failed.code(),
-                        failed.message().unwrap_or_default()
-                    );
-                    *slot = Err(if failed.sender_fault() {
-                        PortError::Unexpected(anyhow::anyhow!(text))
-                    } else {
-                        PortError::Unavailable(text)
-                    });
-                }
-            }
-            results
-        }
+        Err(e) => all_failed(n, &sdk_err("sqs SendMessageBatch", e)),
+        Ok(out) => entry_results(
+            "sqs SendMessageBatch",
+            n,
+            out.successful()
+                .iter()
+                .map(|ok| (ok.id(), ok.message_id().to_owned())),
+            out.failed().iter().map(|f| EntryFailure {
+                id: f.id(),
+                code: f.code(),
+                message: f.message(),
+                sender_fault: f.sender_fault(),
+            }),
+        ),
     }
 }
 
@@ -110,33 +83,28 @@ async fn delete_batch(client: &Client, url: &str, handles: Vec<String>) -> Vec<P
         .send()
         .await
     {
-        Err(e) => {
-            let err = sdk_err("sqs DeleteMessageBatch", e);
-            (0..n)
-                .map(|_| Err(PortError::Unavailable(err.to_string())))
-                .collect()
-        }
-        Ok(out) => {
-            let mut results: Vec<PortResult<()>> = (0..n).map(|_| Ok(())).collect();
-            for failed in out.failed() {
-                if failed.code() == "ReceiptHandleIsInvalid" {
-                    continue;
-                }
-                if let Some(slot) = failed
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| results.get_mut(i))
-                {
-                    *slot = Err(PortError::Unavailable(format!(
-                        "sqs DeleteMessageBatch entry: {} {}",
-                        failed.code(),
-                        failed.message().unwrap_or_default()
-                    )));
-                }
-            }
-            results
-        }
+        Err(e) => all_failed(n, &sdk_err("sqs DeleteMessageBatch", e)),
+        Ok(out) => entry_results(
+            "sqs DeleteMessageBatch",
+            n,
+            out.successful().iter().map(|ok| (ok.id(), ())).chain(
+                out.failed()
+                    .iter()
+                    // An already-invalid handle: the message is gone, as a delete wants.
+                    .filter(|f| f.code() == "ReceiptHandleIsInvalid")
+                    .map(|f| (f.id(), ())),
+            ),
+            out.failed()
+                .iter()
+                .filter(|f| f.code() != "ReceiptHandleIsInvalid")
+                .map(|f| EntryFailure {
+                    id: f.id(),
+                    code: f.code(),
+                    message: f.message(),
+                    // Deletes are retried whatever the fault.
+                    sender_fault: false,
+                }),
+        ),
     }
 }
 
