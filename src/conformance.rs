@@ -7,7 +7,7 @@ use crate::domain::{
     PricedLine, Product, ProductId, Quantity,
 };
 use crate::ports::{
-    Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, Notifier, OrderEvent,
+    Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, NewKey, Notifier, OrderEvent,
     OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptLink, ReceiptStore, Reservation,
     StoredResponse,
 };
@@ -505,6 +505,128 @@ pub async fn store_reservations_are_atomic_and_idempotent(s: &dyn OrderStore) {
         .unwrap();
     assert_eq!(s.seed_products(std::slice::from_ref(&a)).await.unwrap(), 0);
     assert_eq!(stock(a.product_id.clone()).await, 4);
+}
+
+/// The one-write fast path for a new key: order and completed key record together, once;
+/// a taken key or order id writes nothing; an expired record is replaced; concurrent twins
+/// leave exactly one order.
+pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
+    let p = product(&unique("p"), 100, 10);
+    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
+    let resp = StoredResponse {
+        status: 201,
+        body: "{\"orderId\":\"k\"}".into(),
+        location: Some("/k".into()),
+    };
+    let key = unique("fast");
+    let new_key = NewKey {
+        key: &key,
+        fingerprint: "fp1",
+        response: &resp,
+        ttl: Duration::from_secs(3600),
+    };
+    let order = order_for(&[(&p, 1)]);
+    s.insert_order_keyed(&order, &new_key).await.unwrap();
+    assert_eq!(
+        s.get_order(&order.order_id).await.unwrap(),
+        Some(order.clone())
+    );
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        s.idempotency_begin(&key, "fp1", lease, new_key.ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Completed(resp.clone()),
+        "the record is complete at once"
+    );
+    assert_eq!(
+        s.idempotency_begin(&key, "fp2", lease, new_key.ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    let twin = order_for(&[(&p, 1)]);
+    assert!(matches!(
+        s.insert_order_keyed(&twin, &new_key).await,
+        Err(PortError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.get_order(&twin.order_id).await.unwrap(),
+        None,
+        "nothing written"
+    );
+
+    // An order id that exists: the key is not claimed either.
+    let other = unique("fast");
+    let other_key = NewKey {
+        key: &other,
+        ..new_key
+    };
+    assert!(matches!(
+        s.insert_order_keyed(&order, &other_key).await,
+        Err(PortError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.idempotency_begin(&other, "fp1", lease, new_key.ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started,
+        "the failed insert left no record"
+    );
+
+    // Reopened (the message could not be sent): a retry resumes with the order.
+    s.idempotency_release(&key).await.unwrap();
+    match s
+        .idempotency_begin(&key, "fp1", lease, new_key.ttl)
+        .await
+        .unwrap()
+    {
+        IdempotencyBegin::Resumed(r) => {
+            assert_eq!(r.order_id.as_ref(), Some(&order.order_id));
+            assert_eq!(r.response.as_ref(), Some(&resp));
+        }
+        other => panic!("expected Resumed, got {other:?}"),
+    }
+
+    // An expired record counts as absent.
+    let brief = unique("brief");
+    let brief_key = NewKey {
+        key: &brief,
+        ttl: Duration::from_millis(1),
+        ..new_key
+    };
+    s.insert_order_keyed(&order_for(&[(&p, 1)]), &brief_key)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = order_for(&[(&p, 1)]);
+    s.insert_order_keyed(&again, &brief_key).await.unwrap();
+    assert!(s.get_order(&again.order_id).await.unwrap().is_some());
+
+    // Concurrent twins: exactly one order is written.
+    let racy = unique("racy");
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (s, racy, resp, o) = (s.clone(), racy.clone(), resp.clone(), order_for(&[(&p, 1)]));
+        tasks.push(tokio::spawn(async move {
+            let k = NewKey {
+                key: &racy,
+                fingerprint: "f",
+                response: &resp,
+                ttl: Duration::from_secs(60),
+            };
+            match s.insert_order_keyed(&o, &k).await {
+                Ok(()) => Some(o.order_id),
+                Err(PortError::AlreadyExists(_)) => None,
+                Err(e) => panic!("{e}"),
+            }
+        }));
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.unwrap());
+    }
+    assert_eq!(written.len(), 1, "one winner: {written:?}");
 }
 
 /// Idempotency records: one holder at a time, replay when complete, mismatch detected,

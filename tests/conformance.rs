@@ -117,6 +117,12 @@ async fn store_reservations_are_atomic_and_idempotent() {
 }
 
 #[tokio::test]
+async fn store_keyed_insert() {
+    let (_d, s) = store();
+    c::store_keyed_insert(s).await;
+}
+
+#[tokio::test]
 async fn store_idempotency_records() {
     let (_d, s) = store();
     c::store_idempotency_records(s).await;

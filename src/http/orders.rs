@@ -8,7 +8,8 @@ use super::{request_id, AppState};
 use crate::domain::order::OrderError;
 use crate::domain::{IdempotencyKey, Money, NewOrder, Order, OrderId, OrderStatus, PricedLine};
 use crate::ports::{
-    IdempotencyBegin, IdempotencyRecord, OrderMessage, PortError, ReceiptLink, StoredResponse,
+    IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, PortError, ReceiptLink,
+    StoredResponse,
 };
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -151,15 +152,48 @@ pub async fn create_order(
     })?;
     let input = parse_place_order(&value)?;
     let rid = request_id(&req);
+    let prepared = prepare(&state, input, rid.clone()).await;
     let Some(key) = key else {
-        return place(&state, input, None, rid)
-            .await
-            .map(|r| replay(&r, false));
+        let p = prepared?;
+        record(&state, &p, None, rid).await?;
+        return Ok(replay(&p.response, false));
     };
     // serde_json's map is ordered by key, so this is a canonical form of the body.
     let fingerprint = sha256_hex(format!("POST /api/orders\n{value}").as_bytes());
     let store = &state.services.store;
     let ttl = Duration::from_secs(state.settings.orders.idempotency_ttl_secs);
+    // The common case, a key never seen: one atomic write records the order and the key's
+    // completed record; then the message goes out.
+    if let Ok(p) = &prepared {
+        let new_key = NewKey {
+            key: key.as_str(),
+            fingerprint: &fingerprint,
+            response: &p.response,
+            ttl,
+        };
+        match store.insert_order_keyed(&p.order, &new_key).await {
+            Ok(()) => {
+                return match enqueue(&state, &p.order.order_id, rid).await {
+                    Ok(()) => {
+                        accepted(&p.order);
+                        Ok(replay(&p.response, false))
+                    }
+                    Err(e) => {
+                        // Reopen the key so a retry re-sends the message at once (the
+                        // reconciler re-enqueues the order otherwise).
+                        if let Err(release) = store.idempotency_release(key.as_str()).await {
+                            tracing::warn!(error = %release, "could not reopen the idempotency record");
+                        }
+                        Err(e)
+                    }
+                };
+            }
+            // The key has a record (a retry, a duplicate, a concurrent twin): read it below.
+            Err(PortError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut prepared = Some(prepared);
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(state.settings.orders.idempotency_wait_ms);
     loop {
@@ -184,8 +218,16 @@ pub async fn create_order(
                     field: None,
                 })
             }
-            IdempotencyBegin::Started => place(&state, input, Some(&key), rid).await,
-            IdempotencyBegin::Resumed(record) => resume(&state, input, &key, record, rid).await,
+            IdempotencyBegin::Started => match prepared.take().expect("prepared once, used once") {
+                Ok(p) => record(&state, &p, Some(&key), rid)
+                    .await
+                    .map(|()| p.response),
+                Err(e) => Err(e),
+            },
+            IdempotencyBegin::Resumed(r) => {
+                let p = prepared.take().expect("prepared once, used once");
+                resume(&state, p, &key, r, rid).await
+            }
         };
         return match result {
             Ok(resp) => {
@@ -206,21 +248,25 @@ pub async fn create_order(
 }
 
 /// Finishes what an earlier holder of the key left: if the order was recorded, (re)send
-/// its message — a duplicate message is harmless — and answer with the original response.
+/// its message — a duplicate message is harmless — and answer with the original response;
+/// else record the order prepared for this request.
 async fn resume(
     state: &AppState,
-    input: PlaceOrderInput,
+    prepared: Result<Prepared, ApiError>,
     key: &IdempotencyKey,
-    record: IdempotencyRecord,
+    held: IdempotencyRecord,
     rid: Option<String>,
 ) -> Result<StoredResponse, ApiError> {
-    match (record.order_id, record.response) {
+    match (held.order_id, held.response) {
         (Some(order_id), Some(resp)) => {
             tracing::info!(%order_id, "resuming an interrupted order placement");
             enqueue(state, &order_id, rid).await?;
             Ok(resp)
         }
-        _ => place(state, input, Some(key), rid).await,
+        _ => {
+            let p = prepared?;
+            record(state, &p, Some(key), rid).await.map(|()| p.response)
+        }
     }
 }
 
@@ -248,10 +294,12 @@ pub const CATALOG_TTL: Duration = Duration::from_secs(5);
 
 type Catalog = std::sync::Arc<HashMap<crate::domain::ProductId, crate::domain::Product>>;
 
-/// The catalog as of at most `ttl` ago.
+/// The catalog as of at most `ttl` ago. Requests that find it stale together wait for one
+/// read instead of each reading it.
 pub struct CatalogCache {
     ttl: Duration,
     cached: std::sync::Mutex<Option<(std::time::Instant, Catalog)>>,
+    refresh: tokio::sync::Mutex<()>,
 }
 
 impl CatalogCache {
@@ -259,6 +307,14 @@ impl CatalogCache {
         CatalogCache {
             ttl,
             cached: std::sync::Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn current(&self) -> Option<Catalog> {
+        match &*self.cached.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((at, c)) if at.elapsed() < self.ttl => Some(c.clone()),
+            _ => None,
         }
     }
 
@@ -266,10 +322,12 @@ impl CatalogCache {
         &self,
         store: &dyn crate::ports::OrderStore,
     ) -> crate::ports::PortResult<Catalog> {
-        if let Some((at, c)) = &*self.cached.lock().unwrap_or_else(|p| p.into_inner()) {
-            if at.elapsed() < self.ttl {
-                return Ok(c.clone());
-            }
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let _one_reader = self.refresh.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
         }
         let fresh: Catalog = std::sync::Arc::new(
             store
@@ -285,13 +343,18 @@ impl CatalogCache {
     }
 }
 
-/// Prices the order from the catalog, records it, enqueues it; returns the 201 response.
-async fn place(
+/// An order priced and built for a request, with the 201 response that announces it.
+struct Prepared {
+    order: Order,
+    response: StoredResponse,
+}
+
+/// Prices the order from the catalog and builds it and its 201 response; writes nothing.
+async fn prepare(
     state: &AppState,
     input: PlaceOrderInput,
-    key: Option<&IdempotencyKey>,
     request_id: Option<String>,
-) -> Result<StoredResponse, ApiError> {
+) -> Result<Prepared, ApiError> {
     let s = &state.services;
     let catalog = state.catalog.get(s.store.as_ref()).await?;
     let mut lines = Vec::with_capacity(input.items.len());
@@ -347,7 +410,7 @@ async fn place(
             shipping_address: input.shipping_address,
             payment,
             access_token_sha256: sha256_hex(access_token.as_bytes()),
-            request_id: request_id.clone(),
+            request_id,
         },
         chrono::Utc::now(),
     )
@@ -364,7 +427,24 @@ async fn place(
         body,
         location: Some(format!("/api/orders/{}", order.order_id)),
     };
-    match s.store.insert_order(&order, key.map(|k| (k.as_str(), &response))).await {
+    Ok(Prepared { order, response })
+}
+
+/// Records a prepared order (binding it to the key's record, held by the caller) and
+/// enqueues it.
+async fn record(
+    state: &AppState,
+    p: &Prepared,
+    key: Option<&IdempotencyKey>,
+    request_id: Option<String>,
+) -> Result<(), ApiError> {
+    let (order, response) = (&p.order, &p.response);
+    match state
+        .services
+        .store
+        .insert_order(order, key.map(|k| (k.as_str(), response)))
+        .await
+    {
         Ok(()) => {}
         Err(PortError::AlreadyExists(_)) if key.is_some() => {
             return Err(ApiError::Conflict {
@@ -376,9 +456,13 @@ async fn place(
         Err(e) => return Err(e.into()),
     }
     enqueue(state, &order.order_id, request_id).await?;
+    accepted(order);
+    Ok(())
+}
+
+fn accepted(order: &Order) {
     crate::metrics::order_created(order.total);
     tracing::info!(order_id = %order.order_id, total = %order.total, lines = order.items.len(), "order accepted");
-    Ok(response)
 }
 
 pub(super) fn bearer_token(req: &HttpRequest) -> Option<String> {

@@ -17,7 +17,7 @@ pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
 pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};
 pub use receipts::{ReceiptLink, ReceiptStore};
 pub use store::{
-    IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore, Reservation, StoredResponse,
+    IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage, OrderStore, Reservation, StoredResponse,
 };
 
 /// The shared error vocabulary of all ports.

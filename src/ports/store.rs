@@ -14,6 +14,15 @@ pub struct StoredResponse {
     pub location: Option<String>,
 }
 
+/// A new idempotency key claimed together with its order by [`OrderStore::insert_order_keyed`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub response: &'a StoredResponse,
+    pub ttl: Duration,
+}
+
 /// What an idempotency record says when a request with its key arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -80,7 +89,14 @@ pub struct OrderPage {
 ///   `Completed` with the stored response, `InFlight` while another holder's lease runs,
 ///   `Resumed` when it has run out (the caller then holds it). Expired records count as
 ///   absent. `idempotency_complete` stores the final response; `idempotency_release` ends the
-///   caller's lease early so a retry can resume at once.
+///   caller's claim early: the record is marked unfinished with no lease, so a retry resumes
+///   at once (and re-sends the order's message if the record names an order).
+/// - `insert_order_keyed` is the one-write fast path for a new key: atomically, the order is
+///   inserted and the key's record created already completed (fingerprint, order id, the
+///   response, expiry after `ttl`), only if the key has no live record and the order id is
+///   new. Otherwise nothing is written and it fails with `AlreadyExists` (also when a
+///   concurrent write on the same key got in the way); the caller then goes the
+///   `idempotency_begin` way, which reports what the record holds.
 /// - Coordination records: `cas_record` is a compare-and-set on a version number.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
@@ -94,6 +110,7 @@ pub trait OrderStore: Send + Sync + 'static {
         order: &Order,
         idempotency: Option<(&str, &StoredResponse)>,
     ) -> PortResult<()>;
+    async fn insert_order_keyed(&self, order: &Order, key: &NewKey<'_>) -> PortResult<()>;
     async fn get_order(&self, order_id: &OrderId) -> PortResult<Option<Order>>;
     async fn update_order(&self, order: &Order, expected: OrderStatus) -> PortResult<()>;
     async fn list_orders(

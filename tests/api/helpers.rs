@@ -65,12 +65,23 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the API (and the worker when `worker`) on a fresh data dir.
 pub async fn spawn_app_with(env: &[(&str, &str)], worker: bool) -> TestApp {
+    spawn_app_wrapped(env, worker, |s| s).await
+}
+
+/// `spawn_app_with`, the embedded services passed through `wrap` first (to inject faults).
+pub async fn spawn_app_wrapped(
+    env: &[(&str, &str)],
+    worker: bool,
+    wrap: impl FnOnce(Services) -> Services,
+) -> TestApp {
     LazyLock::force(&TRACING);
     let data_dir = tempfile::tempdir().unwrap();
     let settings = Arc::new(test_settings(data_dir.path(), env));
-    let services = Services::from_settings(&settings)
-        .await
-        .expect("services start");
+    let services = wrap(
+        Services::from_settings(&settings)
+            .await
+            .expect("services start"),
+    );
     let app = Application::build(settings.clone(), services.clone()).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let stop = CancellationToken::new();

@@ -1,7 +1,9 @@
 //! Idempotency-Key: one order per key, replays, mismatches, concurrency.
 
 use crate::helpers::{order_body, spawn_app, ADMIN_KEY};
+use orderflow::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
 use serde_json::Value;
+use std::time::Duration;
 
 #[tokio::test]
 async fn twenty_concurrent_identical_posts_make_one_order() {
@@ -136,4 +138,83 @@ async fn a_key_still_in_flight_is_409_after_a_short_wait() {
         .await
         .unwrap();
     assert_eq!(app.post_order_with_key(&body, "k-busy").await.status(), 201);
+}
+
+/// A queue whose sends fail while `down` is set; everything else passes through.
+struct FlakyQueue {
+    inner: std::sync::Arc<dyn OrderQueue>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl OrderQueue for FlakyQueue {
+    async fn send(&self, body: &str) -> PortResult<String> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PortError::Unavailable("queue down (test)".into()));
+        }
+        self.inner.send(body).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> PortResult<Vec<Delivery>> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipt_handle: &str) -> PortResult<()> {
+        self.inner.delete(receipt_handle).await
+    }
+    async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> PortResult<()> {
+        self.inner.extend_visibility(receipt_handle, timeout).await
+    }
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()> {
+        self.inner.dead_letter(delivery, reason).await
+    }
+    async fn redrive(&self, max: usize) -> PortResult<usize> {
+        self.inner.redrive(max).await
+    }
+    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<DeadLetter>> {
+        self.inner.peek_dead_letters(max).await
+    }
+    async fn depth(&self) -> PortResult<QueueDepth> {
+        self.inner.depth().await
+    }
+}
+
+/// The order is recorded but its message cannot be sent: 503, and a retry with the same key
+/// sends it and answers with the same order, which then completes once.
+#[tokio::test]
+async fn a_retry_after_a_failed_enqueue_sends_the_message_and_replays_the_order() {
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = down.clone();
+    let app = crate::helpers::spawn_app_wrapped(&[], true, move |mut s| {
+        s.queue = std::sync::Arc::new(FlakyQueue {
+            inner: s.queue.clone(),
+            down: flag,
+        });
+        s
+    })
+    .await;
+    let body = order_body("sku-cap", 2);
+    let stock = app.stock_of("sku-cap").await;
+    let res = app.post_order_with_key(&body, "k-enqueue").await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let res = app.post_order_with_key(&body, "k-enqueue").await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let listed: Value = app.get_as_admin("/api/orders").await.json().await.unwrap();
+    let orders = listed["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 1, "one order: {listed}");
+    assert_eq!(orders[0]["orderId"], created["orderId"]);
+    let done = app
+        .wait_final(
+            created["orderId"].as_str().unwrap(),
+            created["accessToken"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(app.stock_of("sku-cap").await, stock - 2, "stock taken once");
+    // A third try replays without sending again.
+    let again = app.post_order_with_key(&body, "k-enqueue").await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(app.services.queue.depth().await.unwrap().visible, 0);
 }

@@ -129,6 +129,15 @@ async fn requests_per_order_by_api() {
         (ORDERS as u64).div_ceil(10) <= events && events <= ORDERS as u64,
         "at most one event request per order, batches of at most 10: {events}"
     );
+    assert!(
+        get("DynamoDB:Scan") <= 3,
+        "the catalog is read once per 5 s, not per order"
+    );
+    assert_eq!(
+        get("DynamoDB:UpdateItem"),
+        0,
+        "a new key costs no extra write"
+    );
     assert_eq!(
         get("S3:HeadObject"),
         0,

@@ -79,6 +79,7 @@ conformance! {
     store_lists_orders_newest_first: |s| c::store_lists_orders_newest_first(s.store.as_ref()).await;
     store_reservations_are_atomic_and_idempotent: |s| c::store_reservations_are_atomic_and_idempotent(s.store.as_ref()).await;
     store_idempotency_records: |s| c::store_idempotency_records(s.store.clone()).await;
+    store_keyed_insert: |s| c::store_keyed_insert(s.store.clone()).await;
     store_records_compare_and_set: |s| c::store_records_compare_and_set(s.store.clone()).await;
     receipts_roundtrip: |s| c::receipts_roundtrip(s.receipts.as_ref()).await;
     notifier_records_each_event_once: |s| c::notifier_records_each_event_once(s.notifier.as_ref()).await;

@@ -13,8 +13,8 @@ use crate::domain::{
     CardNumber, Currency, Money, Order, OrderId, OrderStatus, PaymentMethod, Product, ProductId,
 };
 use crate::ports::{
-    ChargeOutcome, ChargeRequest, IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore,
-    PaymentGateway, PortError, PortResult, Reservation, StoredResponse,
+    ChargeOutcome, ChargeRequest, IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage,
+    OrderStore, PaymentGateway, PortError, PortResult, Reservation, StoredResponse,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -331,6 +331,62 @@ impl OrderStore for DynamoStore {
                 )))
             }
             Err(e) => Err(transaction_err("dynamodb TransactWriteItems (order)", e)),
+        }
+    }
+
+    async fn insert_order_keyed(&self, order: &Order, key: &NewKey<'_>) -> PortResult<()> {
+        let put_order = Put::builder()
+            .table_name(&self.orders)
+            .set_item(Some(Self::order_item(order)?))
+            .condition_expression("attribute_not_exists(orderId)")
+            .build()
+            .expect("put is complete");
+        let now = now_ms();
+        let expires = now + key.ttl.as_millis() as i64;
+        let put_key = Put::builder()
+            .table_name(&self.state)
+            .item("pk", s(format!("idem#{}", key.key)))
+            .item("fingerprint", s(key.fingerprint))
+            .item("orderId", s(order.order_id.as_str()))
+            .item("responseJson", s(to_json(key.response)?))
+            .item("completed", AttributeValue::Bool(true))
+            .item("lockedUntil", n(0))
+            .item("expiresAtMs", n(expires))
+            .item("ttl", n(expires / 1000 + 1))
+            .condition_expression("attribute_not_exists(pk) OR expiresAtMs <= :now")
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .expect("put is complete");
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_key).build())
+            .transact_items(TransactWriteItem::builder().put(put_order).build())
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => match &e.as_service_error() {
+                // A live record, or a concurrent request on the same key: the caller reads
+                // the record the slow way.
+                Some(TransactWriteItemsError::TransactionCanceledException(t))
+                    if t.cancellation_reasons().iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some("ConditionalCheckFailed" | "TransactionConflict")
+                        )
+                    }) =>
+                {
+                    Err(PortError::AlreadyExists(format!(
+                        "order {} or a record for key {}",
+                        order.order_id, key.key
+                    )))
+                }
+                _ => Err(transaction_err(
+                    "dynamodb TransactWriteItems (keyed order)",
+                    e,
+                )),
+            },
         }
     }
 
@@ -667,8 +723,8 @@ impl OrderStore for DynamoStore {
             .update_item()
             .table_name(&self.state)
             .key("pk", s(format!("idem#{key}")))
-            .update_expression("SET lockedUntil = :zero")
-            .condition_expression("attribute_exists(pk) AND completed = :f")
+            .update_expression("SET lockedUntil = :zero, completed = :f")
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .send()

@@ -4,8 +4,8 @@
 use super::sqlite::{now_ms, Db};
 use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    IdempotencyBegin, IdempotencyRecord, OrderPage, OrderStore, PortError, PortResult, Reservation,
-    StoredResponse,
+    IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage, OrderStore, PortError, PortResult,
+    Reservation, StoredResponse,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -51,6 +51,37 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires_at   INTEGER NOT NULL
 );
 ";
+
+/// An order as its row in `orders`.
+struct OrderRow {
+    id: String,
+    status: &'static str,
+    created: i64,
+    body: String,
+}
+
+impl OrderRow {
+    fn of(order: &Order) -> PortResult<OrderRow> {
+        Ok(OrderRow {
+            id: order.order_id.to_string(),
+            status: order.status.as_str(),
+            created: order.created_at.timestamp_millis(),
+            body: to_json(order)?,
+        })
+    }
+
+    /// Inserts the row; `AlreadyExists` if the order id is taken.
+    fn insert(&self, c: &Connection) -> PortResult<()> {
+        let n = c.execute(
+            "INSERT OR IGNORE INTO orders (order_id, status, created_at, body) VALUES (?1, ?2, ?3, ?4)",
+            params![self.id, self.status, self.created, self.body],
+        )?;
+        if n == 0 {
+            return Err(PortError::AlreadyExists(format!("order {}", self.id)));
+        }
+        Ok(())
+    }
+}
 
 pub struct EmbeddedStore {
     db: Db,
@@ -176,10 +207,8 @@ impl OrderStore for EmbeddedStore {
         order: &Order,
         idempotency: Option<(&str, &StoredResponse)>,
     ) -> PortResult<()> {
-        let body = to_json(order)?;
-        let id = order.order_id.to_string();
-        let status = order.status.as_str();
-        let created = order.created_at.timestamp_millis();
+        let row = OrderRow::of(order)?;
+        let id = row.id.clone();
         let idem = match idempotency {
             Some((k, r)) => Some((k.to_owned(), to_json(r)?)),
             None => None,
@@ -187,13 +216,7 @@ impl OrderStore for EmbeddedStore {
         self.db
             .call(move |c| {
                 let tx = c.savepoint()?;
-                let n = tx.execute(
-                    "INSERT OR IGNORE INTO orders (order_id, status, created_at, body) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, status, created, body],
-                )?;
-                if n == 0 {
-                    return Err(PortError::AlreadyExists(format!("order {id}")));
-                }
+                row.insert(&tx)?;
                 if let Some((key, response)) = idem {
                     let n = tx.execute(
                         "UPDATE idempotency SET order_id = ?2, response = ?3 WHERE key = ?1 AND order_id IS NULL",
@@ -205,6 +228,36 @@ impl OrderStore for EmbeddedStore {
                         return Err(PortError::AlreadyExists(format!("an order for idempotency key {key}")));
                     }
                 }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn insert_order_keyed(&self, order: &Order, key: &NewKey<'_>) -> PortResult<()> {
+        let row = OrderRow::of(order)?;
+        let id = row.id.clone();
+        let (k, fp, response) = (
+            key.key.to_owned(),
+            key.fingerprint.to_owned(),
+            to_json(key.response)?,
+        );
+        let ttl = key.ttl.as_millis() as i64;
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                let now = now_ms();
+                tx.execute("DELETE FROM idempotency WHERE key = ?1 AND expires_at <= ?2", params![k, now])?;
+                let claimed = tx.execute(
+                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, order_id, response, completed, locked_until, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, 1, 0, ?5)",
+                    params![k, fp, id, response, now + ttl],
+                )?;
+                if claimed == 0 {
+                    return Err(PortError::AlreadyExists(format!("a record for idempotency key {k}")));
+                }
+                // On error, dropping the savepoint undoes the key's record too.
+                row.insert(&tx)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -465,7 +518,7 @@ impl OrderStore for EmbeddedStore {
         self.db
             .call(move |c| {
                 c.execute(
-                    "UPDATE idempotency SET locked_until = 0 WHERE key = ?1 AND completed = 0",
+                    "UPDATE idempotency SET locked_until = 0, completed = 0 WHERE key = ?1",
                     params![key],
                 )?;
                 Ok(())
