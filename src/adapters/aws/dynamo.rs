@@ -93,6 +93,16 @@ fn transaction_err(
     }
 }
 
+/// How often a reservation that lost a race with another transaction is tried again in place.
+const CONFLICT_RETRIES: u32 = 4;
+
+/// 5–10 ms, 10–20 ms, 20–40 ms, …: jittered so racing workers spread out.
+fn conflict_pause(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.saturating_sub(1).min(6);
+    let noise = u64::from(chrono::Utc::now().timestamp_subsec_nanos()) % (base / 2 + 1);
+    Duration::from_millis(base / 2 + noise)
+}
+
 pub struct DynamoStore {
     client: Client,
     orders: String,
@@ -535,31 +545,42 @@ impl OrderStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .expect("put is complete");
-        let mut tx = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build());
-        for (product, qty) in lines {
-            tx = tx.transact_items(self.stock_update(product, -i64::from(*qty), true));
-        }
-        match tx.send().await {
-            Ok(_) => Ok(Reservation::Reserved),
-            Err(e) => match failed_conditions(&e) {
-                Some(failed) if failed.first() == Some(&true) => {
-                    let item = self
-                        .get_state(&format!("resv#{order_id}"))
-                        .await?
-                        .ok_or_else(|| corrupt("reservation vanished"))?;
-                    Ok(Self::reservation_state(&item))
-                }
-                Some(failed) => match failed.iter().skip(1).position(|f| *f) {
-                    Some(i) => Ok(Reservation::Insufficient {
-                        product_id: lines[i].0.clone(),
-                    }),
+        let mut conflicts = 0;
+        loop {
+            let mut tx = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(marker.clone()).build());
+            for (product, qty) in lines {
+                tx = tx.transact_items(self.stock_update(product, -i64::from(*qty), true));
+            }
+            return match tx.send().await {
+                Ok(_) => Ok(Reservation::Reserved),
+                Err(e) => match failed_conditions(&e) {
+                    Some(failed) if failed.first() == Some(&true) => {
+                        let item = self
+                            .get_state(&format!("resv#{order_id}"))
+                            .await?
+                            .ok_or_else(|| corrupt("reservation vanished"))?;
+                        Ok(Self::reservation_state(&item))
+                    }
+                    Some(failed) => match failed.iter().skip(1).position(|f| *f) {
+                        Some(i) => Ok(Reservation::Insufficient {
+                            product_id: lines[i].0.clone(),
+                        }),
+                        // Another order's transaction held a stock item: popular products
+                        // meet this under load. Try again at once, briefly, rather than
+                        // sending the whole message round a back-off (and towards the DLQ).
+                        None if conflicts < CONFLICT_RETRIES => {
+                            conflicts += 1;
+                            tokio::time::sleep(conflict_pause(conflicts)).await;
+                            continue;
+                        }
+                        None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
+                    },
                     None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
                 },
-                None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
-            },
+            };
         }
     }
 
@@ -872,5 +893,90 @@ impl PaymentGateway for DynamoGateway {
                 .as_ref()
                 .is_some_and(|i| get_s(i, "outcome") == Some("approved")),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A DynamoDB endpoint that cancels the first `conflicts` TransactWriteItems calls with a
+    /// `TransactionConflict` on the stock item, then accepts.
+    async fn conflicting_endpoint(conflicts: usize) -> (String, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let server = HttpServer::new(move || {
+            let seen = seen.clone();
+            App::new().default_service(web::to(move |req: HttpRequest| {
+                let seen = seen.clone();
+                async move {
+                    let target = req
+                        .headers()
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    assert!(target.ends_with("TransactWriteItems"), "{target}");
+                    let json = "application/x-amz-json-1.0";
+                    if seen.fetch_add(1, Ordering::SeqCst) < conflicts {
+                        HttpResponse::BadRequest().content_type(json).body(
+                            r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#,
+                        )
+                    } else {
+                        HttpResponse::Ok().content_type(json).body("{}")
+                    }
+                }
+            }))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let url = format!("http://{}", server.addrs()[0]);
+        tokio::spawn(server.run());
+        (url, calls)
+    }
+
+    fn store_at(url: &str) -> DynamoStore {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .endpoint_url(url)
+            .build();
+        DynamoStore::new(Client::from_conf(conf), "o".into(), "p".into(), "s".into())
+    }
+
+    #[actix_web::test]
+    async fn a_reservation_that_meets_a_conflicting_transaction_is_retried_in_place() {
+        let (url, calls) = conflicting_endpoint(2).await;
+        let store = store_at(&url);
+        let line = (ProductId::parse("sku-hot").unwrap(), 1);
+        let got = store
+            .reserve_stock(&OrderId::generate(), std::slice::from_ref(&line))
+            .await
+            .unwrap();
+        assert_eq!(got, Reservation::Reserved);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two conflicts, then through"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_lasting_conflict_is_transient_after_a_few_tries() {
+        let (url, calls) = conflicting_endpoint(usize::MAX).await;
+        let store = store_at(&url);
+        let line = (ProductId::parse("sku-hot").unwrap(), 1);
+        let got = store
+            .reserve_stock(&OrderId::generate(), std::slice::from_ref(&line))
+            .await;
+        assert!(matches!(got, Err(PortError::Unavailable(_))), "{got:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1 + CONFLICT_RETRIES as usize);
     }
 }
