@@ -312,7 +312,7 @@ impl Default for WorkerSettings {
         WorkerSettings {
             max_receive_count: 5,
             visibility_timeout_secs: 30,
-            concurrency: 8,
+            concurrency: 64,
             receive_wait_secs: 20,
             dlq_poll_secs: 30,
             reconcile_secs: 60,

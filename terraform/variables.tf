@@ -231,9 +231,9 @@ variable "drain_timeout_secs" {
 # ---------------------------------------------------------------------------------------
 
 variable "worker_concurrency" {
-  description = "worker.concurrency: orders one worker processes at once."
+  description = "worker.concurrency: orders one worker processes at once (each mostly waits on AWS requests)."
   type        = number
-  default     = 8
+  default     = 64
 
   validation {
     condition     = var.worker_concurrency >= 1 && var.worker_concurrency <= 256
