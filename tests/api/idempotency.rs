@@ -71,6 +71,41 @@ async fn a_retry_replays_the_original_response() {
     assert_eq!(first_body, second_body);
 }
 
+/// A retry is answered from the key's record even when the request would no longer be
+/// accepted as new (here: the shown price changed since).
+#[tokio::test]
+async fn a_retry_replays_even_after_the_price_changed() {
+    let app = spawn_app().await;
+    let mut body = order_body("sku-cap", 1);
+    let cap = app
+        .services
+        .store
+        .list_products()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.product_id.as_str() == "sku-cap")
+        .unwrap();
+    body["items"][0]["price"] = Value::from(cap.unit_price.to_decimal_string());
+    let first = app.post_order_with_key(&body, "k-price").await;
+    assert_eq!(first.status(), 201);
+    let first_body: Value = first.json().await.unwrap();
+    let db = rusqlite::Connection::open(app.data_dir.path().join("store.sqlite3")).unwrap();
+    db.execute(
+        "UPDATE products SET price_amount = price_amount + 100 WHERE product_id = 'sku-cap'",
+        [],
+    )
+    .unwrap();
+    // Past the API's catalog cache.
+    tokio::time::sleep(orderflow::http::CATALOG_TTL + Duration::from_millis(200)).await;
+    let fresh = app.post_order_with_key(&body, "k-price-new").await;
+    assert_eq!(fresh.status(), 409, "a new key sees the new price");
+    let retry = app.post_order_with_key(&body, "k-price").await;
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first_body);
+}
+
 #[tokio::test]
 async fn the_same_key_with_another_body_is_422() {
     let app = spawn_app().await;
