@@ -259,10 +259,11 @@ impl Worker {
         // Whether this call's own conditional write made the order final: then its event
         // cannot have been published yet.
         let mut made_final = false;
+        let mut rendered = None;
         if order.status == OrderStatus::Processing {
-            (order, made_final) = self.fulfil(order).await?;
+            (order, made_final, rendered) = self.fulfil(order).await?;
         }
-        self.announce(&order, made_final).await?;
+        self.announce(&order, made_final, rendered).await?;
         Ok(Some(match (order.status, order.failure_reason) {
             (OrderStatus::Failed, Some(r)) => StepOutcome::Failed(order.order_id.clone(), r),
             _ => StepOutcome::Completed(order.order_id.clone()),
@@ -270,8 +271,9 @@ impl Worker {
     }
 
     /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way); also
-    /// says whether this call made the final transition (see [`Self::move_to`]).
-    async fn fulfil(&self, order: Order) -> Result<(Order, bool), PortError> {
+    /// says whether this call made the final transition (see [`Self::move_to`]), and gives
+    /// the receipt's bytes when this call rendered it (for the e-mail, without reading back).
+    async fn fulfil(&self, order: Order) -> Result<(Order, bool, Option<Vec<u8>>), PortError> {
         let s = &self.services;
         let step = std::time::Instant::now();
         let reservation = s
@@ -283,7 +285,8 @@ impl Worker {
             tracing::info!(%product_id, "not enough stock");
             return self
                 .move_to(order, OrderStatus::Failed, Some(FailureReason::OutOfStock))
-                .await;
+                .await
+                .map(|(o, made_final)| (o, made_final, None));
         }
         let step = std::time::Instant::now();
         let charge = s
@@ -309,7 +312,8 @@ impl Worker {
                         OrderStatus::Failed,
                         Some(FailureReason::PaymentDeclined),
                     )
-                    .await;
+                    .await
+                    .map(|(o, made_final)| (o, made_final, None));
             }
             ChargeOutcome::Approved { charge_id } => {
                 if reservation == Reservation::Released {
@@ -325,6 +329,7 @@ impl Worker {
         // The receipt is rendered only after the reservation; if this call took the stock,
         // no earlier attempt got this far, so there is nothing stored to look for.
         let fresh = reservation == Reservation::Reserved;
+        let mut rendered = None;
         if fresh || !s.receipts.exists(&key).await? {
             let receipt = Receipt::for_order(&order, &self.shop_name);
             let permit = self
@@ -347,12 +352,14 @@ impl Worker {
                 render_ms = started.elapsed().as_millis() as u64,
                 "receipt rendered"
             );
-            s.receipts.put(&key, pdf).await?;
+            s.receipts.put(&key, pdf.clone()).await?;
+            rendered = Some(pdf);
         }
         crate::metrics::worker_step("receipt", step.elapsed());
         let mut order = order;
         order.receipt_key = Some(key);
-        self.move_to(order, OrderStatus::Completed, None).await
+        let (order, made_final) = self.move_to(order, OrderStatus::Completed, None).await?;
+        Ok((order, made_final, rendered))
     }
 
     /// A guarded transition written conditionally; `true` with the moved order. If another
@@ -386,7 +393,12 @@ impl Worker {
 
     /// Publishes the final event (the notifier records each event id once; `first`: this
     /// worker just made the order final, so no earlier publish can exist).
-    async fn announce(&self, order: &Order, first: bool) -> Result<(), PortError> {
+    async fn announce(
+        &self,
+        order: &Order,
+        first: bool,
+        rendered: Option<Vec<u8>>,
+    ) -> Result<(), PortError> {
         let event_type = match order.status {
             OrderStatus::Completed => EventType::OrderCompleted,
             OrderStatus::Failed => EventType::OrderFailed,
@@ -411,19 +423,23 @@ impl Worker {
             self.services.notifier.publish(&event).await?;
         }
         crate::metrics::notification("order_event");
-        self.mail(order).await?;
+        self.mail(order, rendered).await?;
         crate::metrics::worker_step("notify", step.elapsed());
         Ok(())
     }
 
-    /// The customer e-mail for a final order (the receipt attached when COMPLETED); the
-    /// mailer sends each message once.
-    async fn mail(&self, order: &Order) -> Result<(), PortError> {
+    /// The customer e-mail for a final order (the receipt attached when COMPLETED: the bytes
+    /// this worker just rendered, else the stored ones; the same by the receipt store's
+    /// contract); the mailer sends each message once.
+    async fn mail(&self, order: &Order, rendered: Option<Vec<u8>>) -> Result<(), PortError> {
         if !self.services.mailer.enabled() {
             return Ok(());
         }
-        let receipt = match (&order.status, &order.receipt_key) {
-            (OrderStatus::Completed, Some(key)) => Some(self.services.receipts.get(key).await?),
+        let receipt = match (&order.status, &order.receipt_key, rendered) {
+            (OrderStatus::Completed, Some(_), Some(pdf)) => Some(pdf),
+            (OrderStatus::Completed, Some(key), None) => {
+                Some(self.services.receipts.get(key).await?)
+            }
             _ => None,
         };
         match crate::domain::mail::MailMessage::for_order(

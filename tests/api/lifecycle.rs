@@ -69,6 +69,18 @@ async fn an_order_completes_with_a_pdf_receipt() {
         eml.contains(&format!("filename=\"receipt-{id}.pdf\"")),
         "the receipt is attached"
     );
+    let attached = eml
+        .split(&format!("filename=\"receipt-{id}.pdf\""))
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n\r\n").nth(1))
+        .and_then(|body| body.split("\r\n--").next())
+        .expect("an attachment body");
+    let attached = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        attached.replace("\r\n", ""),
+    )
+    .unwrap();
+    assert_eq!(attached, pdf, "the attachment is the stored receipt");
 
     let order_id = OrderId::parse(id).unwrap();
     assert_eq!(app.services.payments.charges_for(id).await.unwrap(), 1);
