@@ -1,6 +1,8 @@
 //! Wiring: picks the adapter family from config and hands out the ports as trait objects.
 
-use crate::adapters::embedded::{EmbeddedQueue, EmlMailer, FileReceiptStore, State};
+use crate::adapters::embedded::{
+    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, EmlMailer, FileReceiptStore, SimulatedGateway,
+};
 use crate::config::{Backend, Settings};
 use crate::ports::{Mailer, Notifier, OrderQueue, OrderStore, PaymentGateway, ReceiptStore};
 use anyhow::Context;
@@ -42,17 +44,16 @@ impl Services {
         let dir = &settings.embedded.data_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating embedded.data_dir {}", dir.display()))?;
-        let state = State::open(dir)?;
         Ok(Services {
             queue: Arc::new(EmbeddedQueue::open(
                 &dir.join("queue.sqlite3"),
                 Duration::from_secs(settings.worker.visibility_timeout_secs),
                 settings.worker.max_receive_count,
             )?),
-            store: Arc::new(state.store),
+            store: Arc::new(EmbeddedStore::open(&dir.join("store.sqlite3"))?),
             receipts: Arc::new(FileReceiptStore::open(dir)?),
-            notifier: Arc::new(state.notifier),
-            payments: Arc::new(state.payments),
+            notifier: Arc::new(EmbeddedNotifier::open(&dir.join("notifier.sqlite3"))?),
+            payments: Arc::new(SimulatedGateway::open(&dir.join("payments.sqlite3"))?),
             mailer: Arc::new(EmlMailer::open(dir)?),
         })
     }

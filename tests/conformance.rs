@@ -1,6 +1,8 @@
 //! The port conformance suite against the embedded adapter family (fresh data dir per test).
 
-use orderflow::adapters::embedded::{EmbeddedQueue, FileReceiptStore, State};
+use orderflow::adapters::embedded::{
+    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, FileReceiptStore, SimulatedGateway,
+};
 use orderflow::conformance as c;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +25,9 @@ fn queue() -> (TempDir, c::QueueFixture) {
     )
 }
 
-fn store() -> (TempDir, Arc<orderflow::adapters::embedded::EmbeddedStore>) {
+fn store() -> (TempDir, Arc<EmbeddedStore>) {
     let dir = tempfile::tempdir().unwrap();
-    let s = State::open(dir.path()).unwrap().store;
+    let s = EmbeddedStore::open(&dir.path().join("store.sqlite3")).unwrap();
     (dir, Arc::new(s))
 }
 
@@ -135,7 +137,7 @@ async fn receipts_roundtrip() {
 #[tokio::test]
 async fn notifier_records_each_event_once() {
     let dir = tempfile::tempdir().unwrap();
-    let n = State::open(dir.path()).unwrap().notifier;
+    let n = EmbeddedNotifier::open(&dir.path().join("notifier.sqlite3")).unwrap();
     c::notifier_records_each_event_once(&n).await;
     assert!(
         !orderflow::ports::Notifier::recent_events(&n, 10)
@@ -149,7 +151,10 @@ async fn notifier_records_each_event_once() {
 #[tokio::test]
 async fn payments_charge_once_per_key() {
     let dir = tempfile::tempdir().unwrap();
-    c::payments_charge_once_per_key(&State::open(dir.path()).unwrap().payments).await;
+    c::payments_charge_once_per_key(
+        &SimulatedGateway::open(&dir.path().join("payments.sqlite3")).unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ async fn a_retry_replays_even_after_the_price_changed() {
     let first = app.post_order_with_key(&body, "k-price").await;
     assert_eq!(first.status(), 201);
     let first_body: Value = first.json().await.unwrap();
-    let db = rusqlite::Connection::open(app.data_dir.path().join("state.sqlite3")).unwrap();
+    let db = rusqlite::Connection::open(app.data_dir.path().join("store.sqlite3")).unwrap();
     db.execute(
         "UPDATE products SET price_amount = price_amount + 100 WHERE product_id = 'sku-cap'",
         [],

@@ -3,15 +3,11 @@
 //! | port          | adapter                | file                     |
 //! |---------------|------------------------|--------------------------|
 //! | OrderQueue    | [`EmbeddedQueue`]      | `queue.sqlite3`          |
-//! | OrderStore    | [`EmbeddedStore`]      | `state.sqlite3`          |
+//! | OrderStore    | [`EmbeddedStore`]      | `store.sqlite3`          |
 //! | ReceiptStore  | [`FileReceiptStore`]   | `receipts/{orderId}.pdf` |
-//! | Notifier      | [`EmbeddedNotifier`]   | `state.sqlite3`          |
-//! | PaymentGateway| [`SimulatedGateway`]   | `state.sqlite3`          |
+//! | Notifier      | [`EmbeddedNotifier`]   | `notifier.sqlite3`       |
+//! | PaymentGateway| [`SimulatedGateway`]   | `payments.sqlite3`       |
 //! | Mailer        | [`EmlMailer`]          | `mail/{orderId}-{kind}.eml` |
-//!
-//! The store, the payment ledger and the event log share `state.sqlite3` (and its group
-//! commits), opened together as a [`State`]; see [`state`] for why and for the upgrade from
-//! the separate files of earlier versions.
 
 mod files;
 mod mailer;
@@ -20,7 +16,6 @@ mod payment;
 mod queue;
 mod receipts;
 pub mod sqlite;
-pub mod state;
 mod store;
 
 pub use mailer::EmlMailer;
@@ -28,5 +23,4 @@ pub use notifier::EmbeddedNotifier;
 pub use payment::SimulatedGateway;
 pub use queue::EmbeddedQueue;
 pub use receipts::FileReceiptStore;
-pub use state::State;
 pub use store::EmbeddedStore;

@@ -5,8 +5,9 @@ use super::sqlite::{now_ms, Db};
 use crate::ports::{Alarm, Notifier, OrderEvent, PortError, PortResult};
 use async_trait::async_trait;
 use rusqlite::params;
+use std::path::Path;
 
-pub(super) const SCHEMA: &str = "
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -27,9 +28,10 @@ pub struct EmbeddedNotifier {
 }
 
 impl EmbeddedNotifier {
-    /// On the shared state database ([`super::State`]), whose schema includes [`SCHEMA`].
-    pub(super) fn on(db: Db) -> Self {
-        EmbeddedNotifier { db }
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Ok(EmbeddedNotifier {
+            db: Db::open(path, "notifier", SCHEMA)?,
+        })
     }
 }
 

@@ -6,8 +6,9 @@ use crate::domain::{CardNumber, PaymentMethod};
 use crate::ports::{ChargeOutcome, ChargeRequest, PaymentGateway, PortResult};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
+use std::path::Path;
 
-pub(super) const SCHEMA: &str = "
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS charges (
     idempotency_key TEXT PRIMARY KEY,
     outcome         TEXT NOT NULL CHECK (outcome IN ('approved', 'declined')),
@@ -24,9 +25,10 @@ pub struct SimulatedGateway {
 }
 
 impl SimulatedGateway {
-    /// On the shared state database ([`super::State`]), whose schema includes [`SCHEMA`].
-    pub(super) fn on(db: Db) -> Self {
-        SimulatedGateway { db }
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Ok(SimulatedGateway {
+            db: Db::open(path, "payments", SCHEMA)?,
+        })
     }
 }
 

@@ -1,8 +1,7 @@
 //! A small async wrapper around one SQLite connection, shared by the embedded adapters.
 //!
-//! A database file (`state.sqlite3` for store, payments and events, `queue.sqlite3` for the
-//! queue) is in WAL mode with `synchronous=FULL`: a commit that returned survives a crash or
-//! power loss. Adapters sharing a file share its connection thread and its group commits.
+//! Each adapter owns its own database file (as each AWS service is its own system), in WAL
+//! mode with `synchronous=FULL`: a commit that returned survives a crash or power loss.
 //!
 //! **Group commit.** One thread owns the connection. Calls queue up while it works; it takes
 //! every queued call (up to [`MAX_GROUP`]), runs each inside its own savepoint within one
@@ -53,7 +52,17 @@ impl Db {
     /// connection's thread, which ends when the last `Db` clone is dropped.
     pub fn open(path: &Path, name: &'static str, schema: &str) -> anyhow::Result<Db> {
         use anyhow::Context;
-        let conn = connect(path, name, schema)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening {name} database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(schema)
+            .with_context(|| format!("creating the {name} schema in {}", path.display()))?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name(format!("sqlite-{name}"))
@@ -88,24 +97,6 @@ impl Db {
             PortError::Unexpected(anyhow::anyhow!("{name}: the database thread stopped"))
         })?
     }
-}
-
-/// Opens (creating if needed) `path` in WAL mode with `synchronous=FULL` and runs `schema`
-/// (idempotent DDL).
-pub fn connect(path: &Path, name: &str, schema: &str) -> anyhow::Result<Connection> {
-    use anyhow::Context;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating data directory {}", dir.display()))?;
-    }
-    let conn = Connection::open(path)
-        .with_context(|| format!("opening {name} database {}", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(schema)
-        .with_context(|| format!("creating the {name} schema in {}", path.display()))?;
-    Ok(conn)
 }
 
 /// Runs `f` inside a savepoint: released when it succeeds, rolled back when it fails.

@@ -10,9 +10,10 @@ use crate::ports::{
 use async_trait::async_trait;
 use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
 use std::time::Duration;
 
-pub(super) const SCHEMA: &str = "
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS products (
     product_id   TEXT PRIMARY KEY,
     position     INTEGER NOT NULL,
@@ -87,9 +88,10 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// On the shared state database ([`super::State`]), whose schema includes [`SCHEMA`].
-    pub(super) fn on(db: Db) -> Self {
-        EmbeddedStore { db }
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Ok(EmbeddedStore {
+            db: Db::open(path, "store", SCHEMA)?,
+        })
     }
 }
 
