@@ -11,10 +11,19 @@
 #   config     renders the user-data config template with sample values and runs
 #              `target/debug/orderflow --config RENDERED check-config` (Terraform and the
 #              binary agree on every key), also on packer/files/orderflow.toml.example
+#   terraform  terraform fmt -check -recursive, init -backend=false (against the committed
+#              .terraform.lock.hcl, read-only), validate, and `terraform test` (terraform/tests/,
+#              mock_provider "aws": no AWS call). The provider comes from a filesystem mirror
+#              when one is on disk (TF_PLUGIN_MIRROR, else found under /opt, /usr/share,
+#              ~/.terraform.d), through a CLI config written to a temp dir for these commands
+#              only; without a mirror, from the registry.
+#   tf-config  every config the terraform tests rendered (each variable at its edges: the
+#              `orderflow_toml` output of each applied run) → `orderflow check-config`; the
+#              rendered user data of each run → bash -n and shellcheck
 #   lint       shellcheck on every *.sh in scripts/ and packer/, and on the rendered user data
 #
 # Needs target/debug/orderflow (scripts/test.sh runs this after `cargo test`). Installs where
-# missing: packer and shellcheck (apt), checkov into ./.venv-checkov and python-hcl2 into
+# missing: packer and shellcheck (apt), terraform (never: with CI=true it must be on PATH), checkov into ./.venv-checkov and python-hcl2 into
 # ./.venv-hcl (PyPI, one venv each: checkov ships its own `hcl2` module). With CI=true a tool
 # that cannot be installed is a failure; otherwise its step is reported as SKIPPED.
 set -euo pipefail
@@ -68,7 +77,12 @@ need_venv() { # need_venv DIR SPEC EXECUTABLE → 0 when DIR/bin/EXECUTABLE work
     return 1
 }
 
-have_packer=0 have_shellcheck=0 have_analyze=0 have_checkov=0 have_hcl=0
+have_packer=0 have_shellcheck=0 have_analyze=0 have_checkov=0 have_hcl=0 have_terraform=0
+if command -v terraform >/dev/null; then
+    have_terraform=1
+else
+    missing_tool terraform # not in Debian: CI installs it (hashicorp/setup-terraform)
+fi
 need_cmd packer packer && have_packer=1
 need_cmd shellcheck shellcheck && have_shellcheck=1
 need_cmd systemd-analyze systemd && have_analyze=1
@@ -176,12 +190,113 @@ step_config() {
     echo "user data (rendered): bash -n OK"
 }
 
+tf_mirror() { # the directory holding registry.terraform.io/hashicorp/aws/VERSION/OS_ARCH
+    local d
+    for d in "${TF_PLUGIN_MIRROR:-}" /opt/tf-plugins /usr/share/terraform/plugins \
+        /usr/local/share/terraform/plugins "${HOME:-/root}/.terraform.d/plugins"; do
+        [ -n "$d" ] && [ -d "$d/registry.terraform.io/hashicorp/aws" ] && {
+            echo "$d"
+            return 0
+        }
+    done
+    d="$(find / -maxdepth 6 -type d -path '*/registry.terraform.io/hashicorp/aws' \
+        -not -path '/proc/*' -not -path '*/.terraform/*' 2>/dev/null | head -n 1)"
+    [ -n "$d" ] && dirname "$(dirname "$(dirname "$d")")"
+}
+
+step_terraform() {
+    local mirror rc=0
+    # A CLI config of our own, for these commands only (the caller's TF_CLI_CONFIG_FILE may
+    # point at a file that does not exist, or at one with other settings).
+    export TF_CLI_CONFIG_FILE="$work/terraformrc" TF_IN_AUTOMATION=1 TF_INPUT=0
+    export TF_DATA_DIR="$work/tf-data" # not terraform/.terraform: leave the caller's alone
+    if mirror="$(tf_mirror)" && [ -n "$mirror" ]; then
+        cat > "$TF_CLI_CONFIG_FILE" <<EOF
+provider_installation {
+  filesystem_mirror {
+    path    = "$mirror"
+    include = ["registry.terraform.io/*/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/*/*"]
+  }
+}
+EOF
+        echo "provider mirror: $mirror"
+    else
+        : > "$TF_CLI_CONFIG_FILE"
+        echo "no provider mirror on disk: terraform init downloads from the registry"
+    fi
+    terraform version | head -n 1
+    terraform fmt -check -recursive -diff terraform
+    echo "terraform fmt -check -recursive: OK"
+    terraform -chdir=terraform init -backend=false -input=false -lockfile=readonly -no-color \
+        > "$work/tf-init.log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        cat "$work/tf-init.log"
+        echo "terraform init: FAILED (the committed .terraform.lock.hcl must match the provider)"
+        return 1
+    fi
+    echo "terraform init -backend=false -lockfile=readonly: OK"
+    terraform -chdir=terraform validate -no-color
+    # -json -verbose: one test_state message per applied run, with its outputs and resources
+    # (the rendered configs the next step checks).
+    terraform -chdir=terraform test -no-color -json -verbose > "$work/tf-test.json" || rc=$?
+    python3 - "$work/tf-test.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        print(line.rstrip())
+        continue
+    t = m.get("type")
+    if t == "test_run" and m["test_run"].get("progress") == "complete":
+        print(f"  {m['test_run']['status']:5} {m.get('@testfile')} :: {m.get('@testrun')}")
+    elif t == "diagnostic" and m.get("@level") == "error":
+        d = m["diagnostic"]
+        print(f"  error in {m.get('@testfile')} :: {m.get('@testrun')}: {d.get('summary')}: {d.get('detail', '')}")
+    elif t == "test_summary":
+        s = m["test_summary"]
+        print(f"terraform test: {s['status']} ({s['passed']} passed, {s['failed']} failed, {s['errored']} errored, {s['skipped']} skipped)")
+PY
+    [ "$rc" -eq 0 ]
+}
+
+step_tfconfig() {
+    local f n=0 ud
+    [ -s "$work/tf-test.json" ] || {
+        echo "no terraform test output (the terraform step did not run)"
+        return 1
+    }
+    python3 scripts/check_terraform_refs.py extract "$work/tf-test.json" "$work/tf-rendered" > /dev/null
+    for f in "$work"/tf-rendered/*.toml; do
+        # A clean environment: no ORDERFLOW__* variable of the caller may mask a bad key.
+        env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$BINARY" --config "$f" check-config \
+            > "$work/effective.json" 2> "$work/check-config.err" || {
+            cat "$work/check-config.err"
+            echo "orderflow check-config on the config terraform test rendered in $(basename "$f" .toml): FAILED"
+            return 1
+        }
+        grep -q '"backend": "aws"' "$work/effective.json"
+        echo "orderflow check-config $(basename "$f" .toml): OK"
+        n=$((n + 1))
+    done
+    echo "orderflow check-config: OK on all $n configs rendered by terraform test"
+    for ud in "$work"/tf-rendered/*.user-data.sh; do
+        bash -n "$ud"
+    done
+    echo "rendered user data: bash -n OK"
+
+}
+
 step_shellcheck() {
     local files=()
     mapfile -t files < <(find scripts packer -name '*.sh' -type f | sort)
     [ -f "$work/rendered/user-data.sh" ] && files+=("$work/rendered/user-data.sh")
+    [ -d "$work/tf-rendered" ] && files+=("$work"/tf-rendered/*.user-data.sh)
     shellcheck -x "${files[@]}"
-    printf 'shellcheck OK: %s\n' "${files[*]#"$PWD"/}"
+    printf 'shellcheck OK: %s\n' "${files[*]#"$PWD"/}" | sed "s#$work/#(tmp)/#g"
 }
 
 declare -a summary=()
@@ -213,6 +328,8 @@ run_step "terraform references (python-hcl2)" "$have_hcl" step_refs
 run_step "checkov (terraform, offline)" "$have_checkov" step_checkov
 run_step "systemd-analyze verify + security" "$have_analyze" step_systemd
 run_step "user-data config → orderflow check-config" "$have_hcl" step_config
+run_step "terraform fmt + init + validate + test (mock provider)" "$have_terraform" step_terraform
+run_step "configs rendered by terraform test → orderflow check-config" "$have_terraform" step_tfconfig
 run_step "shellcheck" "$have_shellcheck" step_shellcheck
 
 log "deploy checks summary"

@@ -16,6 +16,14 @@
         the SAMPLE values below. scripts/check-deploy.sh runs `orderflow check-config` on the
         results, so Terraform and the binary agree on every key.
 
+    check_terraform_refs.py extract TESTJSON OUTDIR
+        Reads the output of `terraform test -json -verbose` (TESTJSON) and writes, for every
+        run block that applied, OUTDIR/FILE.RUN.toml (the `orderflow_toml` output) and
+        OUTDIR/FILE.RUN.user-data.sh (the mocked launch template's user data, decoded).
+        scripts/check-deploy.sh runs `orderflow check-config` on each .toml: every value
+        the variables accept at their edges must render a config the binary accepts.
+        Prints one line per file written; exit status 1 when no run applied.
+
 Exit status 1 with one line per problem when a check fails.
 """
 
@@ -355,9 +363,44 @@ def render(tfdir, outdir):
     print(json.dumps({k: v for k, v in values.items() if k != "config_toml"}, indent=1, default=str))
 
 
+def extract(testjson, outdir):
+    import base64
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with open(testjson) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            msg = json.loads(line)
+            if msg.get("type") != "test_state":
+                continue
+            state = msg["test_state"]
+            stem = f"{pathlib.Path(msg.get('@testfile', 'test')).name.removesuffix('.tftest.hcl')}.{msg.get('@testrun', 'run')}"
+            toml = (state.get("outputs") or {}).get("orderflow_toml", {}).get("value")
+            if isinstance(toml, str):
+                (outdir / f"{stem}.toml").write_text(toml)
+                print(outdir / f"{stem}.toml")
+                written += 1
+            for res in (state.get("root_module") or {}).get("resources", []):
+                if res.get("address") == "aws_launch_template.app":
+                    ud = (res.get("values") or {}).get("user_data")
+                    if ud:
+                        (outdir / f"{stem}.user-data.sh").write_text(base64.b64decode(ud).decode())
+                        print(outdir / f"{stem}.user-data.sh")
+    if not written:
+        sys.exit(f"{testjson}: no applied run with an orderflow_toml output")
+
+
 def main(argv):
-    if len(argv) < 2 or argv[1] not in ("check", "render"):
+    if len(argv) < 2 or argv[1] not in ("check", "render", "extract"):
         sys.exit(__doc__)
+    if argv[1] == "extract":
+        if len(argv) != 4:
+            sys.exit(__doc__)
+        extract(pathlib.Path(argv[2]), pathlib.Path(argv[3]))
+        return 0
     if argv[1] == "check":
         tfdir = pathlib.Path(argv[2] if len(argv) > 2 else "terraform")
         errors, summary, *_ = check(tfdir)
