@@ -288,6 +288,28 @@ step_tfconfig() {
     done
     echo "rendered user data: bash -n OK"
 
+    # The user data's check-config block (between its `# --- check-config ---` markers) must
+    # see the units' environment file: a key shorter than 16 characters fails there.
+    ud="$work/tf-rendered/render.all_options.user-data.sh"
+    sed -n '/^# --- check-config ---$/,/^# --- end check-config ---$/p' "$ud" |
+        sed -e "s#/etc/orderflow/orderflow.env#$work/ud.env#g" \
+            -e "s#/etc/orderflow/orderflow.toml#$work/tf-rendered/render.all_options.toml#g" \
+            -e "s#/usr/local/bin/orderflow#$BINARY#g" > "$work/ud-check.sh"
+    grep -q check-config "$work/ud-check.sh" || {
+        echo "user data has no '# --- check-config ---' block"
+        return 1
+    }
+    echo 'ORDERFLOW__AUTH__ADMIN_API_KEYS=short' > "$work/ud.env"
+    if env -i PATH="$PATH" bash -euo pipefail "$work/ud-check.sh" 2> "$work/ud-check.err"; then
+        echo "user data check-config passed with a 5-character admin key: it does not read the env file"
+        return 1
+    fi
+    grep -q 'auth.admin_api_keys' "$work/ud-check.err"
+    echo 'ORDERFLOW__AUTH__ADMIN_API_KEYS=0123456789abcdef,fedcba9876543210' > "$work/ud.env"
+    env -i PATH="$PATH" bash -euo pipefail "$work/ud-check.sh"
+    : > "$work/ud.env"
+    env -i PATH="$PATH" bash -euo pipefail "$work/ud-check.sh"
+    echo "user data check-config reads the env file: short admin key refused, 16+ characters and none accepted"
 }
 
 step_shellcheck() {

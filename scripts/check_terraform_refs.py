@@ -50,6 +50,7 @@ SAMPLE = {
     "asg_name": "orderflow-app",
     "lifecycle_hook_name": "orderflow-drain",
     "cors_allowed_origins": '["https://shop.example.com"]',
+    "stuck_after_secs": 300,
 }
 EMAIL_OFF = "# email_from unset: no customer e-mail"
 

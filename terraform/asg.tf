@@ -42,6 +42,7 @@ locals {
     email_from_line              = var.ses_email_from == null ? "# email_from unset: no customer e-mail" : "email_from = \"${var.ses_email_from}\""
     max_receive_count            = var.max_receive_count
     visibility_timeout_secs      = var.worker_visibility_timeout_secs
+    stuck_after_secs             = local.stuck_after_secs
     concurrency                  = var.worker_concurrency
     log_dir                      = local.log_dir
     log_level                    = var.log_level

@@ -43,4 +43,9 @@ locals {
   app_port    = 8080
 
   lifecycle_hook_name = "${local.name}-drain"
+
+  # worker.stuck_after_secs: a PENDING order older than this is re-enqueued by the
+  # reconciler. src/config.rs requires it to be >= worker.visibility_timeout_secs (an order
+  # being worked on is not stuck); twice the visibility timeout, never below the app's 300.
+  stuck_after_secs = max(300, 2 * var.worker_visibility_timeout_secs)
 }

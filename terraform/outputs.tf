@@ -90,7 +90,8 @@ output "vpc_id" {
 
 output "ses_dkim_tokens" {
   description = "SES DKIM tokens: publish each as a CNAME from TOKEN._domainkey.DOMAIN to TOKEN.dkim.amazonses.com (domain identities)."
-  value       = local.ses_enabled ? aws_sesv2_email_identity.this[0].dkim_signing_attributes[0].tokens : []
+  # The provider sets dkim_signing_attributes to null when SES returns no DkimAttributes.
+  value = local.ses_enabled ? try(aws_sesv2_email_identity.this[0].dkim_signing_attributes[0].tokens, []) : []
 }
 
 output "orderflow_toml" {

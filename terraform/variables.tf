@@ -280,8 +280,8 @@ variable "shop_name" {
   default     = "Orderflow Shop"
 
   validation {
-    condition     = length(trimspace(var.shop_name)) > 0 && !can(regex("[\"\\\\\n]", var.shop_name))
-    error_message = "shop_name must not be empty and must not contain quotes, backslashes or newlines."
+    condition     = length(trimspace(var.shop_name)) > 0 && !can(regex("[\"\\\\\\x00-\\x08\\x0a-\\x1f\\x7f]", var.shop_name))
+    error_message = "shop_name must not be empty and must not contain quotes, backslashes, newlines or other control characters (it goes into a TOML string)."
   }
 }
 
@@ -291,8 +291,10 @@ variable "log_level" {
   default     = "info"
 
   validation {
-    condition     = can(regex("^[a-z0-9_=,:]+$", var.log_level))
-    error_message = "log_level must be a tracing filter such as info or orderflow=debug,info."
+    # Comma-separated directives TARGET, LEVEL or TARGET=LEVEL (what tracing's EnvFilter
+    # parses; `a=b` or `=` would stop the binary at start-up).
+    condition     = length(var.log_level) > 0 && alltrue([for d in split(",", var.log_level) : can(regex("^([a-z0-9_:]+(=(trace|debug|info|warn|error|off))?)?$", d))])
+    error_message = "log_level must be a tracing filter such as info or orderflow=debug,info (levels: trace, debug, info, warn, error, off)."
   }
 }
 
@@ -349,9 +351,17 @@ variable "ses_email_from" {
   type        = string
   default     = null
 
+  # The app's rule (src/domain/values.rs, Email::parse): a local part of up to 64 of
+  # A-Za-z0-9!#$%&'*+/=?^_`{|}~.- without leading, trailing or doubled dots; a domain of two
+  # or more labels (letters, digits, inner hyphens, up to 63 each), the last of two or more
+  # characters; at most 254 in all.
   validation {
-    condition     = var.ses_email_from == null || can(regex("^[^@\\s\"]+@[^@\\s\"]+\\.[^@\\s\"]+$", var.ses_email_from))
-    error_message = "ses_email_from must be an e-mail address."
+    condition = var.ses_email_from == null || (
+      length(coalesce(var.ses_email_from, "x")) <= 254 &&
+      can(regex("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])$", coalesce(var.ses_email_from, "x"))) &&
+      length(split("@", coalesce(var.ses_email_from, "x@"))[0]) <= 64
+    )
+    error_message = "ses_email_from must be an e-mail address like orders@example.com (the rule orderflow applies: no doubled dots, a top-level domain of 2+ characters)."
   }
 }
 
@@ -401,12 +411,17 @@ variable "rate_limit_burst" {
 }
 
 variable "cors_allowed_origins" {
-  description = "Origins (scheme://host[:port]) of storefronts elsewhere that may call the API from a browser (cors.allowed_origins). Empty: none."
+  description = "Origins (scheme://host[:port], or \"*\" for any) of storefronts elsewhere that may call the API from a browser (cors.allowed_origins). Empty: none."
   type        = list(string)
   default     = []
 
+  # The app's rule (src/config.rs, valid_origin): "*", or http(s)://HOST[:PORT] with HOST
+  # made of letters, digits, dots and hyphens and PORT a number up to 65535; nothing after.
   validation {
-    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[^/]+$", o))])
-    error_message = "cors_allowed_origins entries must be origins like https://shop.example.com (no path)."
+    condition = alltrue([for o in var.cors_allowed_origins : o == "*" || (
+      can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", o)) &&
+      alltrue([for p in regexall(":([0-9]{1,5})$", o) : tonumber(p[0]) <= 65535])
+    )])
+    error_message = "cors_allowed_origins entries must be \"*\" or origins like https://shop.example.com or http://localhost:8080: http or https, a host of letters, digits, dots and hyphens, an optional port up to 65535, no path."
   }
 }

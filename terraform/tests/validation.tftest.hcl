@@ -1,0 +1,90 @@
+# Values the variables must refuse because the binary (src/config.rs) or AWS would: each
+# one used to pass `terraform plan` and then fail at boot or at apply.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+# H6: the app allows only [A-Za-z0-9.-] in the host and a numeric port.
+run "cors_underscore_host" {
+  command = plan
+  variables {
+    cors_allowed_origins = ["https://shop_x.example.com"]
+  }
+  expect_failures = [var.cors_allowed_origins]
+}
+
+run "cors_path" {
+  command = plan
+  variables {
+    cors_allowed_origins = ["https://shop.example.com/"]
+  }
+  expect_failures = [var.cors_allowed_origins]
+}
+
+run "cors_port_too_big" {
+  command = plan
+  variables {
+    cors_allowed_origins = ["https://shop.example.com:65536"]
+  }
+  expect_failures = [var.cors_allowed_origins]
+}
+
+run "cors_port_not_numeric" {
+  command = plan
+  variables {
+    cors_allowed_origins = ["https://shop.example.com:https"]
+  }
+  expect_failures = [var.cors_allowed_origins]
+}
+
+run "cors_scheme" {
+  command = plan
+  variables {
+    cors_allowed_origins = ["ftp://shop.example.com"]
+  }
+  expect_failures = [var.cors_allowed_origins]
+}
+
+# The app's e-mail rule: top-level domain of two or more characters, no empty labels.
+run "email_short_tld" {
+  command = plan
+  variables {
+    ses_email_from = "orders@example.c"
+  }
+  expect_failures = [var.ses_email_from]
+}
+
+run "email_double_dot" {
+  command = plan
+  variables {
+    ses_email_from = "or..ders@example.com"
+  }
+  expect_failures = [var.ses_email_from]
+}
+
+# A control character cannot go into a TOML basic string.
+run "shop_name_control_character" {
+  command = plan
+  variables {
+    shop_name = "Shop\u0001"
+  }
+  expect_failures = [var.shop_name]
+}
+
+# tracing's EnvFilter: TARGET=LEVEL needs a real level.
+run "log_level_unknown_level" {
+  command = plan
+  variables {
+    log_level = "orderflow=loud"
+  }
+  expect_failures = [var.log_level]
+}
+
+run "log_level_bare_equals" {
+  command = plan
+  variables {
+    log_level = "="
+  }
+  expect_failures = [var.log_level]
+}
