@@ -226,14 +226,14 @@ def check(tfdir):
                 k = (m.group(1), m.group(2))
                 if k not in datas:
                     errors.append(f"{where}: data.{k[0]}.{k[1]} is not declared")
-                elif k in counted_data and expr[m.end() : m.end() + 1] != "[":
+                elif k in counted_data and key not in ("depends_on", "for_each") and expr[m.end() : m.end() + 1] != "[":
                     errors.append(f"{where}: data.{k[0]}.{k[1]} has count/for_each: index it")
             for m in REF_RES.finditer(expr):
                 found += 1
                 k = (m.group(1), m.group(2))
                 if k not in resources:
                     errors.append(f"{where}: resource {k[0]}.{k[1]} is not declared")
-                elif k in counted and key != "depends_on" and expr[m.end() : m.end() + 1] != "[":
+                elif k in counted and key not in ("depends_on", "for_each") and expr[m.end() : m.end() + 1] != "[":
                     errors.append(f"{where}: {k[0]}.{k[1]} has count/for_each: index it")
             for m in REF_MODULE.finditer(expr):
                 found += 1

@@ -2,15 +2,45 @@
 # (on the queue) from the Packer AMI. User data writes /etc/orderflow/orderflow.toml with
 # the resource names below and (re)starts the units.
 
+# The architectures the instance type runs (x86_64 for t3/m7i, arm64 for t4g/m7g).
+data "aws_ec2_instance_type" "app" {
+  instance_type = var.instance_type
+}
+
+# ami_id when given (pinned: what the deploy workflow does), else the newest AMI of this
+# account named ami_name_prefix* FOR THE INSTANCE TYPE'S ARCHITECTURE: Packer names them
+# orderflow-<arch>-<timestamp>, so without the architecture filter an arm64 build would win
+# on t3 instances. Unpinned, any new build (say for staging) becomes the next plan's
+# image_id and starts an instance refresh: pin ami_id for production (H9).
 data "aws_ami" "orderflow" {
-  count = var.ami_id == null ? 1 : 0
-
   most_recent = true
-  owners      = ["self"]
+  owners      = var.ami_id == null ? ["self"] : null
 
-  filter {
-    name   = "name"
-    values = ["${var.ami_name_prefix}*"]
+  dynamic "filter" {
+    for_each = var.ami_id == null ? [] : [var.ami_id]
+
+    content {
+      name   = "image-id"
+      values = [filter.value]
+    }
+  }
+
+  dynamic "filter" {
+    for_each = var.ami_id == null ? ["${var.ami_name_prefix}*"] : []
+
+    content {
+      name   = "name"
+      values = [filter.value]
+    }
+  }
+
+  dynamic "filter" {
+    for_each = var.ami_id == null ? [1] : []
+
+    content {
+      name   = "architecture"
+      values = local.instance_architectures
+    }
   }
 
   filter {
@@ -20,7 +50,9 @@ data "aws_ami" "orderflow" {
 }
 
 locals {
-  ami_id   = var.ami_id != null ? var.ami_id : data.aws_ami.orderflow[0].id
+  instance_architectures = [for a in data.aws_ec2_instance_type.app.supported_architectures : a if contains(["x86_64", "arm64"], a)]
+
+  ami_id   = data.aws_ami.orderflow.id
   asg_name = "${local.name}-app"
 
   # Only keys the binary accepts (src/config.rs rejects unknown keys at start-up);
@@ -137,6 +169,15 @@ resource "aws_launch_template" "app" {
     resource_type = "volume"
     tags          = merge(local.tags, { Name = local.asg_name })
   }
+
+  lifecycle {
+    # An arm64 AMI on an x86_64 instance type (or the reverse) fails every launch; the ASG
+    # would wait out wait_for_capacity_timeout and the apply fail 10 minutes later.
+    precondition {
+      condition     = contains(data.aws_ec2_instance_type.app.supported_architectures, data.aws_ami.orderflow.architecture)
+      error_message = "AMI ${data.aws_ami.orderflow.id} is ${data.aws_ami.orderflow.architecture}, but instance_type ${var.instance_type} runs ${join("/", data.aws_ec2_instance_type.app.supported_architectures)}: build the AMI with packer -var arch=... or pick a matching instance type."
+    }
+  }
 }
 
 resource "aws_autoscaling_group" "app" {
@@ -163,13 +204,15 @@ resource "aws_autoscaling_group" "app" {
     version = aws_launch_template.app.latest_version
   }
 
-  # A new AMI (or any launch template change) replaces instances a batch at a time, keeping
-  # half the capacity in service; a failed refresh rolls back to the previous version.
+  # A new AMI (or any launch template change) replaces instances: launch first, then
+  # terminate (min 100 % healthy, up to 200 % during the refresh), so min_size 2 never runs
+  # on one instance; a failed refresh rolls back to the previous version.
   instance_refresh {
     strategy = "Rolling"
 
     preferences {
-      min_healthy_percentage = 50
+      min_healthy_percentage = 100
+      max_healthy_percentage = 200
       instance_warmup        = 120
       auto_rollback          = true
     }
@@ -194,7 +237,15 @@ resource "aws_autoscaling_group" "app" {
     ignore_changes = [desired_capacity]
   }
 
-  depends_on = [aws_nat_gateway.this, aws_route_table_association.private]
+  # The role's permissions outlive the instances: created before them, deleted after the
+  # group has drained (without this, destroy removes the policies while workers drain and
+  # CompleteLifecycleAction is denied: every instance waits the full heartbeat).
+  depends_on = [
+    aws_nat_gateway.this,
+    aws_route_table_association.private,
+    aws_iam_role_policy.app,
+    aws_iam_role_policy_attachment.ssm_core,
+  ]
 }
 
 resource "aws_autoscaling_policy" "cpu" {

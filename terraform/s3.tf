@@ -59,6 +59,10 @@ resource "aws_s3_bucket_logging" "receipts" {
   bucket        = aws_s3_bucket.receipts.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "s3/${local.receipts_bucket}/"
+
+  # S3 checks at PutBucketLogging that the target bucket's policy lets the logging service
+  # write under exactly this prefix (moto does too: it answers 400 without it).
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
@@ -100,9 +104,15 @@ resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
       prefix = "events/"
     }
 
-    transition {
-      days          = 30
-      storage_class = "STANDARD_IA"
+    # S3 refuses an expiration that is not later than a transition (InvalidArgument), and
+    # STANDARD_IA needs objects of 30 days or more: only when they are kept longer.
+    dynamic "transition" {
+      for_each = var.receipts_retention_days > 30 ? [1] : []
+
+      content {
+        days          = 30
+        storage_class = "STANDARD_IA"
+      }
     }
 
     expiration {
@@ -221,18 +231,38 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
 }
 
 # Regions launched before August 2022 deliver ALB logs from a regional ELB account; newer
-# regions from the log-delivery service principal. Both are granted, on alb/ only.
-data "aws_elb_service_account" "this" {}
+# regions from the log-delivery service principal. The service principal is granted
+# everywhere; the ELB account only in the older regions. The provider's
+# aws_elb_service_account knows exactly those and fails with "unsupported AWS Region"
+# anywhere else (ap-south-2, ap-southeast-4/5/7, eu-central-2, eu-south-2, il-central-1,
+# me-central-1, ca-west-1, mx-central-1, ...), so it is only read for them.
+locals {
+  elb_account_regions = [
+    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1",
+    "cn-north-1", "cn-northwest-1", "eu-central-1", "eu-north-1", "eu-south-1", "eu-west-1",
+    "eu-west-2", "eu-west-3", "me-south-1", "sa-east-1", "us-east-1", "us-east-2",
+    "us-gov-east-1", "us-gov-west-1", "us-west-1", "us-west-2",
+  ]
+}
+
+data "aws_elb_service_account" "this" {
+  count = contains(local.elb_account_regions, var.region) ? 1 : 0
+}
 
 data "aws_iam_policy_document" "logs_bucket" {
-  statement {
-    sid       = "AlbLogDeliveryAccount"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${local.account_id}/*"]
+  dynamic "statement" {
+    for_each = data.aws_elb_service_account.this
 
-    principals {
-      type        = "AWS"
-      identifiers = [data.aws_elb_service_account.this.arn]
+    content {
+      sid       = "AlbLogDeliveryAccount"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${local.account_id}/*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = [statement.value.arn]
+      }
     }
   }
 
@@ -250,7 +280,7 @@ data "aws_iam_policy_document" "logs_bucket" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/${local.receipts_bucket}/*"]
 
     principals {
       type        = "Service"

@@ -138,7 +138,7 @@ variable "alb_log_retention_days" {
 # ---------------------------------------------------------------------------------------
 
 variable "ami_id" {
-  description = "AMI built by packer/ (see packer/manifest.json). When null, the newest AMI named `ami_name_prefix*` owned by this account is used."
+  description = "AMI built by packer/ (the deploy workflow pins the one it built). When null, the newest AMI named `ami_name_prefix*` owned by this account for the instance type's architecture is used, so any new build changes the next plan: pin it in production."
   type        = string
   default     = null
 

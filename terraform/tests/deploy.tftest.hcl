@@ -1,0 +1,163 @@
+# Inputs that plan fine but used to fail at apply (F1-F3) or in a rollout.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+# F1: regions opened since August 2022 are unknown to aws_elb_service_account; only the
+# log-delivery service principal is granted there.
+run "region_opened_after_2022" {
+  variables {
+    region = "ap-southeast-5"
+  }
+
+  override_data {
+    target = data.aws_region.current
+    values = { name = "ap-southeast-5" }
+  }
+
+  override_data {
+    target = data.aws_availability_zones.available
+    values = { names = ["ap-southeast-5a", "ap-southeast-5b"] }
+  }
+
+  assert {
+    condition     = length(data.aws_elb_service_account.this) == 0
+    error_message = "aws_elb_service_account must not be read in a region the provider does not know"
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.logs_bucket.statement : s if s.sid == "AlbLogDeliveryAccount"]) == 0
+    error_message = "no ELB-account statement in a new region"
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.logs_bucket.statement : s if s.sid == "AlbLogDeliveryService"]) == 1
+    error_message = "the log-delivery service principal is granted everywhere"
+  }
+}
+
+run "region_with_elb_account" {
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.logs_bucket.statement : s if s.sid == "AlbLogDeliveryAccount"]) == 1
+    error_message = "us-east-1 grants the regional ELB account"
+  }
+}
+
+# F2: expiration must come after the STANDARD_IA transition (30 days).
+run "retention_30_days" {
+  command = plan
+
+  variables {
+    receipts_retention_days = 30
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_s3_bucket_lifecycle_configuration.receipts.rule : length(r.transition) == 0])
+    error_message = "no STANDARD_IA transition when objects are kept 30 days or less"
+  }
+}
+
+run "retention_1_day" {
+  command = plan
+
+  variables {
+    receipts_retention_days = 1
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_s3_bucket_lifecycle_configuration.receipts.rule : length(r.transition) == 0])
+    error_message = "no STANDARD_IA transition when objects are kept 30 days or less"
+  }
+}
+
+run "retention_31_days" {
+  command = plan
+
+  variables {
+    receipts_retention_days = 31
+  }
+
+  assert {
+    condition     = length(flatten([for r in aws_s3_bucket_lifecycle_configuration.receipts.rule : r.transition if r.id == "events"])) == 1
+    error_message = "events/ moves to STANDARD_IA after 30 days when kept longer"
+  }
+}
+
+# F3: the AMI lookup filters on the instance type's architecture ...
+run "arm64_instance_type" {
+  variables {
+    instance_type = "t4g.small"
+  }
+
+  override_data {
+    target = data.aws_ec2_instance_type.app
+    values = { supported_architectures = ["arm64"] }
+  }
+
+  override_data {
+    target = data.aws_ami.orderflow
+    values = { id = "ami-0aaaaaaaaaaaaaaaa", architecture = "arm64" }
+  }
+
+  assert {
+    condition     = anytrue([for f in data.aws_ami.orderflow.filter : f.name == "architecture" && f.values == toset(["arm64"])])
+    error_message = "the AMI lookup must filter on the instance type's architecture"
+  }
+
+  assert {
+    condition     = aws_launch_template.app.image_id == "ami-0aaaaaaaaaaaaaaaa"
+    error_message = "the launch template uses the looked-up AMI"
+  }
+}
+
+# ... and a pinned ami_id of the other architecture stops the plan.
+run "ami_architecture_mismatch" {
+  command = plan
+
+  variables {
+    ami_id        = "ami-0bbbbbbbbbbbbbbbb"
+    instance_type = "t3.small"
+  }
+
+  override_data {
+    target = data.aws_ami.orderflow
+    values = { id = "ami-0bbbbbbbbbbbbbbbb", architecture = "arm64" }
+  }
+
+  expect_failures = [aws_launch_template.app]
+}
+
+run "ami_id_pinned" {
+  variables {
+    ami_id = "ami-0cccccccccccccccc"
+  }
+
+  override_data {
+    target = data.aws_ami.orderflow
+    values = { id = "ami-0cccccccccccccccc", architecture = "x86_64" }
+  }
+
+  assert {
+    condition     = anytrue([for f in data.aws_ami.orderflow.filter : f.name == "image-id" && f.values == toset(["ami-0cccccccccccccccc"])])
+    error_message = "a pinned ami_id is looked up by id (for its architecture)"
+  }
+
+  assert {
+    condition     = aws_launch_template.app.image_id == "ami-0cccccccccccccccc"
+    error_message = "the launch template uses the pinned AMI"
+  }
+}
+
+# Instance refresh launches before it terminates: min_size 2 never drops to 1.
+run "instance_refresh_launch_before_terminate" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_autoscaling_group.app.instance_refresh[0].preferences[0].min_healthy_percentage == 100 &&
+      aws_autoscaling_group.app.instance_refresh[0].preferences[0].max_healthy_percentage == 200
+    )
+    error_message = "instance refresh must keep 100 % healthy and may go to 200 %"
+  }
+}
