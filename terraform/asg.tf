@@ -244,7 +244,7 @@ resource "aws_autoscaling_group" "app" {
     aws_nat_gateway.this,
     aws_route_table_association.private,
     aws_iam_role_policy.app,
-    aws_iam_role_policy_attachment.ssm_core,
+    aws_iam_role_policy.session_manager,
   ]
 }
 

@@ -1,6 +1,6 @@
 # The instance role: exactly the calls the aws adapter family makes (src/adapters/aws/),
 # scoped to this stack's ARNs, plus SSM Session Manager for shell access (no SSH, no key
-# pairs, no port 22).
+# pairs, no port 22) unless session_manager_enabled = false.
 
 data "aws_iam_policy_document" "ec2_assume" {
   statement {
@@ -24,10 +24,38 @@ resource "aws_iam_instance_profile" "app" {
   role = aws_iam_role.app.name
 }
 
-# Session Manager (shell access, port forwarding) instead of SSH.
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  role       = aws_iam_role.app.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# Session Manager (shell access, port forwarding) instead of SSH: only what the SSM agent
+# needs for sessions (the actions of AWS's own Session-Manager-only policy,
+# AWSCloud9SSMInstanceProfile). Not AmazonSSMManagedInstanceCore: that also grants
+# ssm:GetParameter(s) on every parameter of the account (which made AdminKeysParameter
+# below moot), documents, inventory and patching. Run Command, State Manager and inventory
+# are not granted; the agent logs AccessDenied for them and sessions work.
+data "aws_iam_policy_document" "session_manager" {
+  statement {
+    sid       = "RegisterInstance"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"]
+  }
+
+  # The ssmmessages actions have no resource type: "*" is the only valid resource.
+  statement {
+    sid = "SessionChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "session_manager" {
+  count = var.session_manager_enabled ? 1 : 0
+
+  name   = "${local.name}-session-manager"
+  role   = aws_iam_role.app.id
+  policy = data.aws_iam_policy_document.session_manager.json
 }
 
 data "aws_iam_policy_document" "app" {

@@ -160,6 +160,12 @@ variable "instance_type" {
   default     = "t3.small"
 }
 
+variable "session_manager_enabled" {
+  description = "Grant the instances the SSM Session Manager actions (shell and port forwarding without SSH). Only the session actions, not AmazonSSMManagedInstanceCore."
+  type        = bool
+  default     = true
+}
+
 variable "root_volume_size_gb" {
   description = "Size of the encrypted gp3 root volume in GiB."
   type        = number

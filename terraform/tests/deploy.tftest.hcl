@@ -161,3 +161,43 @@ run "instance_refresh_launch_before_terminate" {
     error_message = "instance refresh must keep 100 % healthy and may go to 200 %"
   }
 }
+
+# Session Manager: the session actions only, no AWS-managed policy (it grants
+# ssm:GetParameter on every parameter, and moto never finishes attaching it).
+run "session_manager_least_privilege" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_role_policy.session_manager) == 1
+    error_message = "Session Manager is on by default"
+  }
+
+  assert {
+    condition = toset(flatten([for s in data.aws_iam_policy_document.session_manager.statement : s.actions])) == toset([
+      "ssm:UpdateInstanceInformation",
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ])
+    error_message = "the Session Manager policy holds exactly the session actions"
+  }
+
+  assert {
+    condition     = !anytrue([for s in data.aws_iam_policy_document.app.statement : contains(s.actions, "ssm:GetParameters")])
+    error_message = "no ssm:GetParameters anywhere"
+  }
+}
+
+run "session_manager_disabled" {
+  command = plan
+
+  variables {
+    session_manager_enabled = false
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy.session_manager) == 0
+    error_message = "session_manager_enabled = false grants no Session Manager action"
+  }
+}
