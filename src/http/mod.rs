@@ -40,6 +40,8 @@ pub struct AppState {
     rate_limiter: limits::OrderRateLimiter,
     /// Products and prices for pricing orders (not stock: the worker reserves that).
     pub(crate) catalog: orders::CatalogCache,
+    /// The last dependency check behind `/readyz`.
+    readiness: Readiness,
 }
 
 /// Static assets with content-hash versions: versioned URLs are cached for a year, and a
@@ -107,6 +109,7 @@ impl AppState {
             draining: Default::default(),
             rate_limiter,
             catalog: orders::CatalogCache::new(orders::CATALOG_TTL),
+            readiness: Readiness::new(READY_CACHE),
         }
     }
 
@@ -165,7 +168,7 @@ async fn request_context(
     );
     let ms = took.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if path == "/healthz" || path == "/readyz" {
+        if path == "/livez" || path == "/healthz" || path == "/readyz" {
             tracing::debug!(%method, %path, status, latency_ms = ms, "request");
         } else {
             tracing::info!(%method, %path, status, latency_ms = ms, "request");
@@ -174,71 +177,133 @@ async fn request_context(
     Ok(res)
 }
 
-fn health(status: &str, error: Option<(&str, String)>) -> views::HealthView {
+fn health(status: &str, checks: Option<views::HealthChecks>) -> views::HealthView {
     views::HealthView {
         status: status.to_owned(),
-        error: error.map(|(code, message)| errors::ErrorDetail {
-            code: code.to_owned(),
-            message,
-            field: None,
-        }),
+        checks,
     }
 }
 
-/// Liveness: the process answers.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses((status = 200, description = "The process is alive", body = views::HealthView))
-)]
-async fn healthz() -> HttpResponse {
+fn alive() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(health("ok", None))
 }
 
-/// Ready when the order store and the queue answer within two seconds.
+/// Liveness: the process answers HTTP. Touches no backend (an AWS outage must not get the
+/// instance replaced) and stays 200 while draining.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "operations",
+    responses((status = 200, description = "The process is alive and its HTTP workers answer", body = views::HealthView))
+)]
+async fn livez() -> HttpResponse {
+    alive()
+}
+
+/// Liveness under its older name: the same answer as `/livez`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is alive (same as /livez)", body = views::HealthView))
+)]
+async fn healthz() -> HttpResponse {
+    alive()
+}
+
+/// How long one readiness check's result answers `/readyz` probes.
+pub const READY_CACHE: Duration = Duration::from_secs(5);
+
+/// The last readiness check, shared by every probe: a check runs at most once per
+/// [`READY_CACHE`], and probes arriving while one runs wait for its result (single flight)
+/// instead of starting their own.
+pub(crate) struct Readiness {
+    ttl: Duration,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, views::HealthChecks)>>,
+}
+
+impl Readiness {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Readiness {
+            ttl,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The cached result when fresh, else the result of `check` (run by one caller only).
+    pub(crate) async fn get<F, Fut>(&self, check: F) -> views::HealthChecks
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = views::HealthChecks>,
+    {
+        let mut last = self.last.lock().await;
+        if let Some((at, checks)) = &*last {
+            if at.elapsed() < self.ttl {
+                return checks.clone();
+            }
+        }
+        let checks = check().await;
+        *last = Some((std::time::Instant::now(), checks.clone()));
+        checks
+    }
+}
+
+/// Pings the store and the queue (at the same time, two seconds each). Failures are logged
+/// here with their detail; the answer only says which dependency failed.
+async fn check_dependencies(s: &Services) -> views::HealthChecks {
+    let limit = Duration::from_secs(2);
+    let (store, queue) = tokio::join!(
+        tokio::time::timeout(limit, s.store.ping()),
+        tokio::time::timeout(limit, async { s.queue.depth().await.map(|_| ()) }),
+    );
+    let verdict = |name: &str, r: Result<crate::ports::PortResult<()>, _>| match r {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(dependency = name, error = %e, "readiness check failed");
+            "fail"
+        }
+        Err(_) => {
+            tracing::warn!(dependency = name, "readiness check timed out after 2 s");
+            "fail"
+        }
+    };
+    views::HealthChecks {
+        store: verdict("store", store),
+        queue: verdict("queue", queue),
+    }
+}
+
+/// Readiness, for the load balancer: 503 while draining, else whether the order store and
+/// the queue answered (checked at most every 5 s, shared by concurrent probes).
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     responses(
         (status = 200, description = "Ready for traffic", body = views::HealthView),
-        (status = 503, description = "Draining, or a backend does not answer", body = views::HealthView),
+        (status = 503, description = "Draining, or a backend did not answer its last check (`checks` says which)", body = views::HealthView),
     )
 )]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(health(
-                "draining",
-                Some(("DRAINING", "shutting down".to_owned())),
-            ));
+            .json(health("draining", None));
     }
-    let s = &state.services;
-    let check = async {
-        s.store.ping().await?;
-        s.queue.depth().await?;
-        Ok::<_, crate::ports::PortError>(())
+    let checks = state
+        .readiness
+        .get(|| check_dependencies(&state.services))
+        .await;
+    let ready = checks.store == "ok" && checks.queue == "ok";
+    let (mut res, status) = if ready {
+        (HttpResponse::Ok(), "ready")
+    } else {
+        (HttpResponse::ServiceUnavailable(), "unavailable")
     };
-    let problem = match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("backend check timed out".to_owned()),
-    };
-    match problem {
-        None => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(health("ready", None)),
-        Some(p) => {
-            tracing::warn!(problem = %p, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(health("unavailable", Some(("NOT_READY", p))))
-        }
-    }
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(health(status, Some(checks)))
 }
 
 #[utoipa::path(
@@ -372,6 +437,11 @@ async fn static_cache(
 pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     let json_405 = || web::route().to(errors::method_not_allowed);
     cfg.service(
+        web::resource("/livez")
+            .route(web::get().to(livez))
+            .default_service(json_405()),
+    )
+    .service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
             .default_service(json_405()),
@@ -549,5 +619,43 @@ impl Application {
         metrics_handle.stop(false).await;
         let _ = metrics_task.await;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{views::HealthChecks, Readiness};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn concurrent_probes_share_one_check_and_the_result_is_cached() {
+        let readiness = Arc::new(Readiness::new(Duration::from_millis(300)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let probe = |readiness: Arc<Readiness>, runs: Arc<AtomicUsize>| async move {
+            readiness
+                .get(|| async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    HealthChecks {
+                        store: "ok",
+                        queue: "fail",
+                    }
+                })
+                .await
+        };
+        let probes: Vec<_> = (0..20)
+            .map(|_| tokio::spawn(probe(readiness.clone(), runs.clone())))
+            .collect();
+        for p in probes {
+            assert_eq!(p.await.unwrap().queue, "fail");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one check for 20 probes");
+        probe(readiness.clone(), runs.clone()).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "cached");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        probe(readiness.clone(), runs.clone()).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "checked again once stale");
     }
 }

@@ -94,6 +94,7 @@ impl Modify for Security {
         license(name = "MIT")
     ),
     paths(
+        super::livez,
         super::healthz,
         super::readyz,
         super::metrics_endpoint,

@@ -235,11 +235,24 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
-/// The body of /healthz and /readyz.
+/// The body of /livez, /healthz and /readyz.
 #[derive(Serialize, ToSchema)]
 pub struct HealthView {
-    /// `ok`, `ready`, `draining` or `unavailable`.
+    /// `ok` (liveness), `ready`, `draining` or `unavailable`.
     pub status: String,
+    /// `/readyz` only (not while draining): each dependency's last check. Never carries the
+    /// backend's error text; that is logged on the server.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<super::errors::ErrorDetail>,
+    pub checks: Option<HealthChecks>,
+}
+
+/// The dependency checks behind `/readyz`, each `ok` or `fail`.
+#[derive(Serialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+pub struct HealthChecks {
+    /// The order store answered a ping within two seconds.
+    #[schema(example = "ok")]
+    pub store: &'static str,
+    /// The queue answered a depth query within two seconds.
+    #[schema(example = "ok")]
+    pub queue: &'static str,
 }

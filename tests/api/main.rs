@@ -2,6 +2,7 @@
 
 mod auth;
 mod bench;
+mod health;
 mod helpers;
 mod idempotency;
 mod lifecycle;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 /// Every route the API registers (the HTML pages are not part of the API).
 const API_ROUTES: &[(&str, &str)] = &[
+    ("get", "/livez"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -107,7 +108,13 @@ async fn order_answers_match_the_document() {
     let app = spawn_app().await;
     let c = contract(&app).await;
 
-    for path in ["/healthz", "/readyz", "/api/products", "/api/openapi.json"] {
+    for path in [
+        "/livez",
+        "/healthz",
+        "/readyz",
+        "/api/products",
+        "/api/openapi.json",
+    ] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(c.check("get", path, res).await.status, 200, "{path}");
     }
