@@ -253,29 +253,77 @@ async fn dashboard(
     Ok(html(actix_web::http::StatusCode::OK, page.render()))
 }
 
-/// Secure cookies everywhere except plain HTTP on a loopback address (local development).
-fn secure_cookie(req: &HttpRequest) -> bool {
-    let info = req.connection_info();
-    let host = info
-        .host()
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(info.host())
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let loopback = host == "localhost"
+/// Whether the session cookie gets `Secure`: it follows the scheme the browser used.
+///
+/// - Behind `rate_limit.trusted_proxy_hops` proxies (the ALB), that is the `X-Forwarded-Proto`
+///   entry the nearest trusted proxy wrote (picked like the client address in
+///   [`super::limits::client_ip`]: entries further left are the client's and never trusted).
+///   So plain `http://<ALB DNS name>` gets a cookie the browser keeps, and HTTPS a `Secure` one.
+/// - Otherwise the header is ignored (a client must not be able to switch `Secure` off), and
+///   the scheme is unknown: a TLS proxy nobody told us about may stand in front. The cookie
+///   is then `Secure` unless the request is plain HTTP to a loopback host (local development).
+fn secure_cookie(req: &HttpRequest, trusted_proxy_hops: usize) -> bool {
+    if let Some(proto) = forwarded_proto(req, trusted_proxy_hops) {
+        return proto.eq_ignore_ascii_case("https");
+    }
+    // The connection's own scheme and Host header; not actix's `connection_info`, which
+    // believes Forwarded / X-Forwarded-* headers from anyone.
+    if req.app_config().secure() {
+        return true;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+    .trim_matches(['[', ']']);
+    let loopback = host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    info.scheme() == "https" || !loopback
+    !loopback
 }
 
-fn session_cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
+/// The `X-Forwarded-Proto` entry written by the nearest of `hops` trusted proxies; `None`
+/// without trusted proxies or without the header.
+fn forwarded_proto(req: &HttpRequest, hops: usize) -> Option<String> {
+    if hops == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-proto")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let idx = entries
+        .len()
+        .checked_sub(hops)
+        .or(entries.len().checked_sub(1))?;
+    Some(entries[idx].to_owned())
+}
+
+fn session_cookie(
+    req: &HttpRequest,
+    state: &AppState,
+    value: String,
+    max_age: i64,
+) -> Cookie<'static> {
     Cookie::build(COOKIE, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(secure_cookie(req))
+        .secure(secure_cookie(
+            req,
+            state.settings.rate_limit.trusted_proxy_hops,
+        ))
         .max_age(actix_web::cookie::time::Duration::seconds(max_age))
         .finish()
 }
@@ -322,7 +370,7 @@ pub async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
     };
     tracing::info!("admin signed in");
     let mut res = see_other("/admin");
-    let _ = res.add_cookie(&session_cookie(&req, session, LIFETIME_SECS));
+    let _ = res.add_cookie(&session_cookie(&req, &state, session, LIFETIME_SECS));
     res
 }
 
@@ -354,7 +402,7 @@ pub async fn logout(
         return *r;
     }
     let mut res = see_other("/admin");
-    let _ = res.add_cookie(&session_cookie(&req, String::new(), 0));
+    let _ = res.add_cookie(&session_cookie(&req, &state, String::new(), 0));
     res
 }
 
@@ -401,5 +449,50 @@ pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
         }
         Ok(None) => not_found_page(),
         Err(e) => ApiError::from(e).error_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secure_cookie;
+    use actix_web::test::TestRequest;
+
+    fn req(host: &str, protos: &[&str]) -> actix_web::HttpRequest {
+        let mut r = TestRequest::default()
+            .peer_addr("10.0.1.7:40000".parse().unwrap())
+            .insert_header(("host", host));
+        for p in protos {
+            r = r.append_header(("x-forwarded-proto", *p));
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_forwarded_scheme_decides() {
+        let alb = "orderflow-123.us-east-1.elb.amazonaws.com";
+        assert!(!secure_cookie(&req(alb, &["http"]), 1), "plain HTTP ALB");
+        assert!(secure_cookie(&req(alb, &["https"]), 1));
+        assert!(secure_cookie(&req(alb, &["HTTPS"]), 1));
+        // The client's own claim is to the left of what the ALB wrote.
+        assert!(secure_cookie(&req(alb, &["http, https"]), 1));
+        assert!(secure_cookie(&req(alb, &["http", "https"]), 1));
+        assert!(!secure_cookie(&req(alb, &["https, http"]), 1));
+        // Two proxies: the entry two from the right.
+        assert!(secure_cookie(&req(alb, &["http, https, http"]), 2));
+        // No header although a proxy is configured: as without one.
+        assert!(secure_cookie(&req(alb, &[]), 1));
+        assert!(!secure_cookie(&req("127.0.0.1:8080", &[]), 1));
+    }
+
+    #[test]
+    fn without_a_trusted_proxy_the_header_is_ignored() {
+        assert!(
+            secure_cookie(&req("shop.example.com", &["http"]), 0),
+            "no downgrade"
+        );
+        assert!(secure_cookie(&req("shop.example.com", &[]), 0));
+        assert!(!secure_cookie(&req("127.0.0.1:8080", &["https"]), 0));
+        assert!(!secure_cookie(&req("localhost:8080", &[]), 0));
+        assert!(!secure_cookie(&req("[::1]:8080", &[]), 0));
     }
 }

@@ -235,3 +235,87 @@ async fn versioned_assets_are_cached_for_long_and_html_is_not() {
         "{csp}"
     );
 }
+
+/// Signs in with the given extra headers; the `Set-Cookie` of the answer.
+async fn sign_in_cookie(app: &crate::helpers::TestApp, headers: &[(&str, &str)]) -> String {
+    let mut r = app
+        .client
+        .post(app.url("/admin/login"))
+        .form(&[("api_key", ADMIN_KEY)]);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let res = r.send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    res.headers()["set-cookie"].to_str().unwrap().to_owned()
+}
+
+fn is_secure(set_cookie: &str) -> bool {
+    set_cookie
+        .split(';')
+        .any(|a| a.trim().eq_ignore_ascii_case("secure"))
+}
+
+/// Behind the ALB (one trusted hop) on plain HTTP, the session cookie is not `Secure`, so the
+/// browser keeps it and the admin can sign in; on HTTPS it is. Without a trusted proxy a
+/// client's `X-Forwarded-Proto` changes nothing.
+#[tokio::test]
+async fn the_session_cookie_follows_the_scheme_the_browser_used() {
+    const ALB: &str = "orderflow-123456.us-east-1.elb.amazonaws.com";
+    let behind_alb =
+        spawn_app_with(&[("ORDERFLOW__RATE_LIMIT__TRUSTED_PROXY_HOPS", "1")], false).await;
+    let plain = sign_in_cookie(
+        &behind_alb,
+        &[
+            ("Host", ALB),
+            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-For", "203.0.113.9"),
+        ],
+    )
+    .await;
+    assert!(!is_secure(&plain), "plain HTTP through the ALB: {plain}");
+    let tls = sign_in_cookie(
+        &behind_alb,
+        &[
+            ("Host", ALB),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-For", "203.0.113.9"),
+        ],
+    )
+    .await;
+    assert!(is_secure(&tls), "HTTPS at the ALB: {tls}");
+    // A client claiming http in front of the ALB's https does not downgrade.
+    let spoofed = sign_in_cookie(
+        &behind_alb,
+        &[("Host", ALB), ("X-Forwarded-Proto", "http, https")],
+    )
+    .await;
+    assert!(is_secure(&spoofed), "{spoofed}");
+    // The cookie works: the console opens with it.
+    let cookie = plain.split(';').next().unwrap().to_owned();
+    let console = behind_alb
+        .client
+        .get(behind_alb.url("/admin"))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!console.contains("Admin sign-in"), "signed in");
+
+    let direct = spawn_app_with(&[], false).await;
+    let spoofed = sign_in_cookie(&direct, &[("Host", ALB), ("X-Forwarded-Proto", "http")]).await;
+    assert!(
+        is_secure(&spoofed),
+        "hops = 0: the header is ignored: {spoofed}"
+    );
+    let upgraded = sign_in_cookie(&direct, &[("X-Forwarded-Proto", "https")]).await;
+    assert!(
+        !is_secure(&upgraded),
+        "loopback plain HTTP stays usable: {upgraded}"
+    );
+    let local = sign_in_cookie(&direct, &[]).await;
+    assert!(!is_secure(&local), "{local}");
+}
