@@ -25,6 +25,7 @@ pub const ORDERS_PROCESSED: &str = "orderflow_orders_processed_total";
 pub const ORDERS_FAILED: &str = "orderflow_orders_failed_total";
 pub const PAYMENTS_PROCESSED: &str = "orderflow_payments_processed_total";
 pub const NOTIFICATIONS_SENT: &str = "orderflow_notifications_sent_total";
+pub const EMAILS_REJECTED: &str = "orderflow_emails_rejected_total";
 pub const MESSAGES_RETRIED: &str = "orderflow_messages_retried_total";
 pub const MESSAGES_DEAD_LETTERED: &str = "orderflow_messages_dead_lettered_total";
 pub const ORDERS_REQUEUED: &str = "orderflow_orders_requeued_total";
@@ -104,6 +105,10 @@ fn describe() {
         "Order events, e-mails and alarms sent, by kind"
     );
     describe_counter!(
+        EMAILS_REJECTED,
+        "Customer e-mails the mail service refused for good (not retried; the order stands)"
+    );
+    describe_counter!(
         MESSAGES_RETRIED,
         "Deliveries left on the queue for a retry after an error"
     );
@@ -162,6 +167,11 @@ pub fn payment(outcome: &'static str) {
 /// `kind`: `order_event`, `email` or `alarm`.
 pub fn notification(kind: &'static str) {
     counter!(NOTIFICATIONS_SENT, "kind" => kind).increment(1);
+}
+
+/// A customer e-mail refused for good (`PortError::Rejected`).
+pub fn email_rejected() {
+    counter!(EMAILS_REJECTED).increment(1);
 }
 
 pub fn message_retried() {

@@ -430,7 +430,8 @@ impl Worker {
 
     /// The customer e-mail for a final order (the receipt attached when COMPLETED: the bytes
     /// this worker just rendered, else the stored ones; the same by the receipt store's
-    /// contract); the mailer sends each message once.
+    /// contract); the mailer sends each message once. A mail the mailer refuses for good
+    /// (`Rejected`) is logged and counted, and does not fail or retry the order.
     async fn mail(&self, order: &Order, rendered: Option<Vec<u8>>) -> Result<(), PortError> {
         if !self.services.mailer.enabled() {
             return Ok(());
@@ -448,11 +449,19 @@ impl Worker {
             &self.mail_from,
             receipt,
         ) {
-            Some(m) => {
-                self.services.mailer.send(&m).await?;
-                crate::metrics::notification("email");
-                Ok(())
-            }
+            Some(m) => match self.services.mailer.send(&m).await {
+                Ok(()) => {
+                    crate::metrics::notification("email");
+                    Ok(())
+                }
+                // Sending again would be refused again: the order stands, the message is done.
+                Err(PortError::Rejected(why)) => {
+                    tracing::error!(key = %m.key, error = %why, "customer e-mail refused for good by the mail service; not retried");
+                    crate::metrics::email_rejected();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             None => Ok(()),
         }
     }

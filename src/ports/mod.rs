@@ -35,6 +35,10 @@ pub enum PortError {
     /// The backend is unreachable, throttling or timed out: retrying later may succeed.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// The backend refused this request for good (SES: the message or the sender was
+    /// rejected, sending is paused): the same call will fail again, so callers do not retry.
+    #[error("rejected by the backend: {0}")]
+    Rejected(String),
     /// Anything else: a bug, corrupt data, a misconfiguration.
     #[error("unexpected backend error: {0:#}")]
     Unexpected(#[from] anyhow::Error),

@@ -320,3 +320,87 @@ async fn the_worker_signals_dlq_growth() {
         .await
         .expect("growth was signalled");
 }
+
+/// A mailer that refuses every message, for good or for now.
+struct RefusingMailer {
+    permanent: bool,
+    attempts: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl orderflow::ports::Mailer for RefusingMailer {
+    async fn send(
+        &self,
+        _message: &orderflow::domain::mail::MailMessage,
+    ) -> orderflow::ports::PortResult<()> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(if self.permanent {
+            orderflow::ports::PortError::Rejected(
+                "sesv2 SendEmail: MessageRejected: Email address is not verified.".into(),
+            )
+        } else {
+            orderflow::ports::PortError::Unavailable("sesv2 SendEmail: throttled".into())
+        })
+    }
+}
+
+fn emails_rejected() -> f64 {
+    orderflow::metrics::handle()
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("orderflow_emails_rejected_total "))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// SES refusing the confirmation (sandbox, unverified sender) does not fail or retry the
+/// order: the message is deleted, the order is COMPLETED, the refusal is counted.
+#[tokio::test]
+async fn a_mail_refused_for_good_does_not_fail_or_retry_the_order() {
+    for permanent in [true, false] {
+        let mailer = std::sync::Arc::new(RefusingMailer {
+            permanent,
+            attempts: 0.into(),
+        });
+        let m = mailer.clone();
+        let app = crate::helpers::spawn_app_wrapped(&[], false, move |mut s| {
+            s.mailer = m;
+            s
+        })
+        .await;
+        let created: Value = app
+            .post_order(&order_body("sku-mug", 1))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = OrderId::parse(created["orderId"].as_str().unwrap()).unwrap();
+        let settings = crate::helpers::test_settings(app.data_dir.path(), &[]);
+        let worker = Worker::new(
+            app.services.clone(),
+            settings.worker.clone(),
+            "Test Shop".into(),
+        );
+        let before = emails_rejected();
+        let got = app
+            .services
+            .queue
+            .receive(1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let outcome = worker.process(&got[0]).await;
+        assert_eq!(mailer.attempts.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let order = app.services.store.get_order(&id).await.unwrap().unwrap();
+        assert_eq!(order.status, OrderStatus::Completed, "the order stands");
+        let depth = app.services.queue.depth().await.unwrap();
+        if permanent {
+            assert_eq!(outcome, StepOutcome::Completed(id.clone()));
+            assert_eq!((depth.visible, depth.in_flight), (0, 0), "message deleted");
+            assert!(emails_rejected() - before >= 1.0, "the refusal is counted");
+        } else {
+            assert!(matches!(outcome, StepOutcome::Retry(_)), "{outcome:?}");
+            assert_eq!(depth.in_flight, 1, "a transient failure keeps the message");
+        }
+        assert_eq!(depth.dead_letters, 0);
+    }
+}

@@ -175,3 +175,53 @@ async fn events_reach_subscribers_once() {
     assert_eq!(event["customerEmail"], "c@example.com");
     let _ = Arc::new(());
 }
+
+/// SES refuses a sender that is not a verified identity (as in the SES sandbox): the mailer
+/// says `Rejected` (permanent, by the error's kind) and writes no sent-marker, so a verified
+/// sender later still sends; a sent message is not sent again.
+#[tokio::test]
+async fn ses_refusals_are_permanent_and_leave_no_sent_marker() {
+    let Some(m) = moto().await else {
+        return;
+    };
+    let sdk = m.sdk().await;
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let verified = format!("{prefix}@example.com");
+    let base = AwsSettings {
+        email_from: Some(verified.clone()),
+        ..m.base_settings()
+    };
+    let names = BootstrapNames {
+        prefix,
+        max_receive_count: MAX_RECEIVES,
+        visibility_timeout_secs: VISIBILITY_SECS,
+    };
+    let settings = bootstrap(&sdk, &base, &names).await.unwrap();
+    let mailer = services_with(&sdk, &settings).mailer;
+    let message = |from: &str, key: &str| orderflow::domain::mail::MailMessage {
+        key: key.into(),
+        from: from.into(),
+        to: "ann@example.com".into(),
+        subject: "Your order".into(),
+        text: "Thank you.".into(),
+        attachment: None,
+    };
+    let key = format!("{}:confirmation", orderflow::domain::OrderId::generate());
+    let refused = mailer
+        .send(&message("nobody-verified-this@example.org", &key))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, orderflow::ports::PortError::Rejected(_)),
+        "{refused:?}"
+    );
+    assert!(!refused.is_transient());
+    // Nothing was marked sent: the same key sends once the sender is right.
+    mailer.send(&message(&verified, &key)).await.unwrap();
+    // Sent once: a repeat is recognised by the marker and not sent to SES again, so even a
+    // sender SES would now refuse does not matter.
+    mailer
+        .send(&message("nobody-verified-this@example.org", &key))
+        .await
+        .unwrap();
+}

@@ -6,8 +6,12 @@ use crate::domain::mail::MailMessage;
 use crate::ports::{Mailer, PortError, PortResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 
 pub struct SesMailer {
     ses: aws_sdk_sesv2::Client,
@@ -53,7 +57,7 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().raw(raw).build())
             .send()
             .await
-            .map_err(|e| sdk_err("sesv2 SendEmail", e))?;
+            .map_err(send_err)?;
         tracing::info!(key = %message.key, ses_message_id = out.message_id().unwrap_or_default(), "customer e-mail sent");
         self.dynamo
             .put_item()
@@ -64,6 +68,28 @@ impl Mailer for SesMailer {
             .await
             .map_err(|e| sdk_err("dynamodb PutItem (mail marker)", e))?;
         Ok(())
+    }
+}
+
+/// SendEmail's errors by kind: those that the same call would meet again are `Rejected` (the
+/// message, its sender or the account is refused, or the request is malformed); the rest as
+/// every SDK error (throttling, `LimitExceeded`, 5xx and transport are `Unavailable`). Either
+/// way nothing was sent, so no marker is written and a later attempt may send.
+fn send_err(e: SdkError<SendEmailError, HttpResponse>) -> PortError {
+    let permanent = e.as_service_error().is_some_and(|se| {
+        matches!(
+            se,
+            SendEmailError::MessageRejected(_)
+                | SendEmailError::MailFromDomainNotVerifiedException(_)
+                | SendEmailError::AccountSuspendedException(_)
+                | SendEmailError::SendingPausedException(_)
+                | SendEmailError::BadRequestException(_)
+        )
+    });
+    if permanent {
+        PortError::Rejected(format!("sesv2 SendEmail: {}", DisplayErrorContext(&e)))
+    } else {
+        sdk_err("sesv2 SendEmail", e)
     }
 }
 
@@ -79,5 +105,55 @@ impl Mailer for MailDisabled {
     async fn send(&self, message: &MailMessage) -> PortResult<()> {
         tracing::debug!(key = %message.key, "customer e-mail is off (aws.email_from not set)");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::send_err;
+    use crate::ports::PortError;
+    use aws_sdk_sesv2::operation::send_email::SendEmailError;
+    use aws_sdk_sesv2::types::error::{
+        AccountSuspendedException, LimitExceededException, MailFromDomainNotVerifiedException,
+        MessageRejected, SendingPausedException, TooManyRequestsException,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service(err: SendEmailError, status: u16) -> SdkError<SendEmailError, HttpResponse> {
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_throttling_is_transient() {
+        let permanent = [
+            SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .message("Email address is not verified.")
+                    .build(),
+            ),
+            SendEmailError::MailFromDomainNotVerifiedException(
+                MailFromDomainNotVerifiedException::builder().build(),
+            ),
+            SendEmailError::AccountSuspendedException(AccountSuspendedException::builder().build()),
+            SendEmailError::SendingPausedException(SendingPausedException::builder().build()),
+        ];
+        for err in permanent {
+            let mapped = send_err(service(err, 400));
+            assert!(matches!(mapped, PortError::Rejected(_)), "{mapped:?}");
+            assert!(!mapped.is_transient());
+        }
+        let transient = [
+            SendEmailError::TooManyRequestsException(TooManyRequestsException::builder().build()),
+            SendEmailError::LimitExceededException(LimitExceededException::builder().build()),
+        ];
+        for err in transient {
+            let mapped = send_err(service(err, 429));
+            assert!(mapped.is_transient(), "{mapped:?}");
+        }
+        let mapped = send_err(SdkError::timeout_error("slow"));
+        assert!(mapped.is_transient(), "{mapped:?}");
     }
 }
