@@ -335,10 +335,13 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     pub format: LogFormat,
-    /// Also write daily-rolling files here when set.
+    /// Also write daily-rolling files here when set (`orderflow.log.YYYY-MM-DD`).
     pub dir: Option<PathBuf>,
     /// A `tracing` filter such as `info` or `orderflow=debug,info`; `RUST_LOG` overrides.
     pub level: String,
+    /// Daily files kept in `dir`, today's included; older ones are deleted at start-up and
+    /// at each day's rotation.
+    pub max_files: usize,
 }
 
 impl Default for LogSettings {
@@ -347,6 +350,7 @@ impl Default for LogSettings {
             format: LogFormat::Auto,
             dir: None,
             level: "info".into(),
+            max_files: 7,
         }
     }
 }
@@ -683,6 +687,9 @@ impl Settings {
                 ),
             ));
         }
+        if !(1..=366).contains(&self.log.max_files) {
+            return Err(invalid("log.max_files", "must be between 1 and 366"));
+        }
         self.aws.validate_limits()?;
         if self.backend == Backend::Aws {
             self.aws.validate()?;
@@ -770,6 +777,8 @@ mod tests {
             ("ORDERFLOW__RATE_LIMIT__BURST", "0", "rate_limit.burst"),
             ("ORDERFLOW__METRICS__ADDR", "metrics", "metrics.addr"),
             ("ORDERFLOW__AWS__MAX_ATTEMPTS", "0", "aws.max_attempts"),
+            ("ORDERFLOW__LOG__MAX_FILES", "0", "log.max_files"),
+            ("ORDERFLOW__LOG__MAX_FILEZ", "7", "max_filez"),
         ];
         for (k, v, needle) in cases {
             let err = load(&[(k, v)]).unwrap_err().to_string();
@@ -798,6 +807,21 @@ mod tests {
             s.cors.allowed_origins,
             ["https://shop.example.com", "http://localhost:3000"]
         );
+    }
+
+    #[test]
+    fn log_files_kept_default_to_a_week_and_are_configurable() {
+        assert_eq!(load(&[]).unwrap().log.max_files, 7);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut f,
+            b"[log]\ndir = \"/var/log/orderflow\"\nmax_files = 14\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(s.log.max_files, 14);
+        let s = load(&[("ORDERFLOW__LOG__MAX_FILES", "3")]).unwrap();
+        assert_eq!(s.log.max_files, 3);
     }
 
     #[test]
