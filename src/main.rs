@@ -313,7 +313,12 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
     {
         return bootstrap(&settings, &write_config, endpoint_url, region, prefix).await;
     }
-    let services = Services::from_settings(&settings).await?;
+    // Only the storefront seeds the catalog: the worker and the operator commands do not
+    // write products at every start.
+    let services = match command {
+        Command::Dev | Command::Serve => Services::from_settings(&settings).await?,
+        _ => Services::open(&settings).await?,
+    };
     let (serve, work) = match command {
         Command::Dev => (true, true),
         Command::Serve => (true, false),

@@ -477,3 +477,36 @@ async fn a_sigterm_during_a_burst_loses_none_and_doubles_none() {
         .unwrap();
     assert!(status.success());
 }
+
+/// `worker` does not seed the catalog (only `serve`/`dev` do): a worker started on an empty
+/// store leaves it empty.
+#[tokio::test]
+async fn the_worker_does_not_seed_the_catalog() {
+    use orderflow::ports::OrderStore;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("worker.log");
+    let mut worker = start("worker", &data, free_port(), &log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("worker started")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&worker);
+    let status = tokio::task::spawn_blocking(move || worker.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let store =
+        orderflow::adapters::embedded::EmbeddedStore::open(&data.join("store.sqlite3")).unwrap();
+    assert!(
+        store.list_products().await.unwrap().is_empty(),
+        "the worker wrote products"
+    );
+}

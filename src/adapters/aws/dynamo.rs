@@ -214,8 +214,18 @@ impl OrderStore for DynamoStore {
     }
 
     async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
+        // One Scan of the ids first: a start-up with the catalog in place writes nothing.
+        let present: std::collections::HashSet<String> = self
+            .list_products()
+            .await?
+            .into_iter()
+            .map(|p| p.product_id.as_str().to_owned())
+            .collect();
         let mut inserted = 0;
         for (i, p) in products.iter().enumerate() {
+            if present.contains(p.product_id.as_str()) {
+                continue;
+            }
             let res = self
                 .client
                 .put_item()
