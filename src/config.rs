@@ -213,6 +213,12 @@ impl Default for AwsSettings {
 
 impl AwsSettings {
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_resources()?;
+        self.validate_connection()
+    }
+
+    /// The resource names `serve`, `worker` and `dlq` need (what `bootstrap` creates).
+    fn validate_resources(&self) -> Result<(), ConfigError> {
         let required: [(&'static str, &str); 8] = [
             ("aws.queue_url", &self.queue_url),
             ("aws.dlq_url", &self.dlq_url),
@@ -245,6 +251,16 @@ impl AwsSettings {
         ] {
             if !value.starts_with("arn:") {
                 return Err(invalid(key, "must be an SNS topic ARN (arn:aws:sns:…)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Region, endpoint, sender and presign lifetime: what `bootstrap` needs too.
+    fn validate_connection(&self) -> Result<(), ConfigError> {
+        if let Some(region) = &self.region {
+            if region.trim().is_empty() {
+                return Err(invalid("aws.region", "must not be empty when set"));
             }
         }
         if let Some(url) = &self.endpoint_url {
@@ -511,6 +527,16 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
+        let settings = Self::read(file, env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// File and environment merged and parsed (unknown keys refused), not yet validated.
+    fn read(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder();
         match file {
             Some(f) if !f.exists() => return Err(ConfigError::Missing(f.to_owned())),
@@ -538,13 +564,37 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env)),
         );
-        let settings: Settings = builder.build()?.try_deserialize()?;
-        settings.validate()?;
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    /// As [`Settings::load`] for `orderflow bootstrap`, which creates the AWS resources and
+    /// writes their names: with `backend = "aws"` only the region, endpoint and sender are
+    /// checked, not the resource names it is about to create.
+    pub fn load_for_bootstrap(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_for_bootstrap_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load_for_bootstrap`], with the environment given explicitly (tests).
+    pub fn load_for_bootstrap_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let settings = Self::read(file, env)?;
+        settings.validate_except_aws_resources()?;
+        settings.aws.validate_connection()?;
         Ok(settings)
     }
 
     /// Checks ranges and shapes the types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_except_aws_resources()?;
+        if self.backend == Backend::Aws {
+            self.aws.validate()?;
+        }
+        Ok(())
+    }
+
+    fn validate_except_aws_resources(&self) -> Result<(), ConfigError> {
         self.http.addr.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "http.addr",
@@ -690,11 +740,7 @@ impl Settings {
         if !(1..=366).contains(&self.log.max_files) {
             return Err(invalid("log.max_files", "must be between 1 and 366"));
         }
-        self.aws.validate_limits()?;
-        if self.backend == Backend::Aws {
-            self.aws.validate()?;
-        }
-        Ok(())
+        self.aws.validate_limits()
     }
 
     /// The effective settings as pretty JSON, secrets shown as `***`.
@@ -822,6 +868,41 @@ mod tests {
         assert_eq!(s.log.max_files, 14);
         let s = load(&[("ORDERFLOW__LOG__MAX_FILES", "3")]).unwrap();
         assert_eq!(s.log.max_files, 3);
+    }
+
+    #[test]
+    fn bootstrap_accepts_backend_aws_without_the_names_it_creates() {
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let vars = env(&[
+            ("ORDERFLOW__BACKEND", "aws"),
+            ("ORDERFLOW__AWS__REGION", "eu-west-1"),
+        ]);
+        assert!(Settings::load_from(Some(empty.path()), vars.clone()).is_err());
+        let s = Settings::load_for_bootstrap_from(Some(empty.path()), vars).unwrap();
+        assert_eq!(s.backend, Backend::Aws);
+        // What bootstrap does need is still checked.
+        for (k, v, needle) in [
+            (
+                "ORDERFLOW__AWS__ENDPOINT_URL",
+                "localhost:5000",
+                "aws.endpoint_url",
+            ),
+            (
+                "ORDERFLOW__AWS__EMAIL_FROM",
+                "not-an-address",
+                "aws.email_from",
+            ),
+            ("ORDERFLOW__AWS__MAX_ATTEMPTS", "0", "aws.max_attempts"),
+            ("ORDERFLOW__WORKER__TYPO", "1", "typo"),
+        ] {
+            let err = Settings::load_for_bootstrap_from(
+                Some(empty.path()),
+                env(&[("ORDERFLOW__BACKEND", "aws"), (k, v)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(needle), "{k}={v}: {err}");
+        }
     }
 
     #[test]

@@ -169,7 +169,12 @@ fn main() -> ExitCode {
             }
         };
     }
-    let settings = match Settings::load(cli.config.as_deref()) {
+    // Bootstrap creates the AWS resources: it must not insist on their names being set.
+    let loaded = match cli.command {
+        Command::Bootstrap { .. } => Settings::load_for_bootstrap(cli.config.as_deref()),
+        _ => Settings::load(cli.config.as_deref()),
+    };
+    let settings = match loaded {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("orderflow: {e}");

@@ -510,3 +510,30 @@ async fn the_worker_does_not_seed_the_catalog() {
         "the worker wrote products"
     );
 }
+
+/// `ORDERFLOW__BACKEND=aws` in the environment (as on an instance) does not stop
+/// `bootstrap` at the config check: it gets as far as calling the endpoint.
+#[test]
+fn bootstrap_is_not_refused_for_the_names_it_is_about_to_create() {
+    let config = empty_config();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new(BIN)
+        .args(["bootstrap", "--write-config", "/tmp/never-written.toml"])
+        .args(["--endpoint-url", &closed])
+        .env("ORDERFLOW_CONFIG", config.path())
+        .env("ORDERFLOW__BACKEND", "aws")
+        .env("ORDERFLOW__AWS__MAX_ATTEMPTS", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "not a config error: {stderr}");
+    assert!(!stderr.contains("aws.queue_url"), "{stderr}");
+    assert!(
+        stderr.contains("creating the dead-letter queue"),
+        "{stderr}"
+    );
+}

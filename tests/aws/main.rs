@@ -225,3 +225,57 @@ async fn ses_refusals_are_permanent_and_leave_no_sent_marker() {
         .await
         .unwrap();
 }
+
+/// `orderflow bootstrap` with `ORDERFLOW__BACKEND=aws` set (as on an instance) creates the
+/// resources and writes a config `check-config` accepts.
+#[tokio::test]
+async fn bootstrap_runs_with_backend_aws_in_the_environment() {
+    let Some(m) = moto().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let written = dir.path().join("orderflow.toml");
+    let prefix = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let run = |args: &[&str], config: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args(args)
+            .env("ORDERFLOW_CONFIG", config)
+            .env("ORDERFLOW__BACKEND", "aws")
+            .env("ORDERFLOW__LOG__LEVEL", "warn")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(
+        &[
+            "bootstrap",
+            "--endpoint-url",
+            &m.endpoint,
+            "--region",
+            "us-east-1",
+            "--prefix",
+            &prefix,
+            "--write-config",
+            written.to_str().unwrap(),
+        ],
+        &empty,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&written).unwrap();
+    assert!(text.contains(&format!("{prefix}-orders")), "{text}");
+    let check = run(&["check-config"], &written);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
