@@ -210,26 +210,46 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM (systemd stop) or Ctrl-C.
-async fn shutdown_signal() {
+/// Turns the stop signals into the two tokens, for the life of the process:
+/// - SIGTERM (`systemctl stop`): cancels `stop`. `serve` first drains (`/readyz` fails and
+///   requests are still served for `http.drain_secs`), then stops.
+/// - SIGINT (Ctrl-C; `systemctl kill -s SIGINT`, what the lifecycle hook's watcher sends
+///   after the load balancer has already drained the instance): cancels `stop` and `fast`.
+///   `serve` skips the drain window (or cuts one in progress short): it stops accepting at
+///   once and lets in-flight requests finish. The worker stops the same way either way.
+async fn watch_signals(stop: CancellationToken, fast: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => loop {
                 tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received: shutting down"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received: shutting down"),
+                    _ = term.recv() => {
+                        tracing::info!("SIGTERM received: shutting down (with the drain)");
+                        stop.cancel();
+                    }
+                    _ = int.recv() => {
+                        tracing::info!("SIGINT received: shutting down without the drain");
+                        fast.cancel();
+                        stop.cancel();
+                    }
                 }
-            }
-            Err(_) => {
+            },
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
+                fast.cancel();
+                stop.cancel();
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        fast.cancel();
+        stop.cancel();
     }
 }
 
@@ -333,6 +353,8 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         Command::Bootstrap { .. } | Command::Bench(_) => unreachable!("handled before start-up"),
     };
     let stop = CancellationToken::new();
+    // Set by SIGINT: stop without the drain window.
+    let fast = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     if serve {
         let app = Application::build(settings.clone(), services.clone())?;
@@ -341,6 +363,7 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         let draining = app.draining();
         let drain = std::time::Duration::from_secs(settings.http.drain_secs);
         let stop = stop.clone();
+        let fast = fast.clone();
         tasks.spawn(async move {
             // The server runs as its own task: `handle.stop` needs it polled to take effect.
             let mut server = tokio::spawn(app.run_until_stopped());
@@ -352,9 +375,10 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
                 r = &mut server => return finished(r),
                 _ = stop.cancelled() => {}
             }
-            // Fail /readyz first and keep serving while the load balancer drains us.
+            // Fail /readyz first and keep serving while the load balancer drains us; unless
+            // SIGINT said the load balancer is done with us already.
             draining.store(true, std::sync::atomic::Ordering::SeqCst);
-            if !drain.is_zero() {
+            if !drain.is_zero() && !fast.is_cancelled() {
                 tracing::info!(
                     drain_secs = drain.as_secs(),
                     "draining: /readyz fails, still serving"
@@ -362,8 +386,10 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
                 tokio::select! {
                     r = &mut server => return finished(r),
                     _ = tokio::time::sleep(drain) => {}
+                    _ = fast.cancelled() => tracing::info!("SIGINT: the drain is cut short"),
                 }
             }
+            // Stop accepting; requests in flight get up to the shutdown timeout to finish.
             handle.stop(true).await;
             finished(server.await)
         });
@@ -403,11 +429,7 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    let signal_stop = stop.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        signal_stop.cancel();
-    });
+    tokio::spawn(watch_signals(stop.clone(), fast.clone()));
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         // Whatever ends first (signal, or a part failing) stops the rest.

@@ -537,3 +537,116 @@ fn bootstrap_is_not_refused_for_the_names_it_is_about_to_create() {
         "{stderr}"
     );
 }
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// A client that opens a fresh connection per request, so no idle keep-alive connection of
+/// the test's own holds the server's shutdown up.
+fn one_shot_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+async fn exit_within(mut child: Child, limit: Duration) -> (std::process::ExitStatus, Duration) {
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    })
+    .await
+    .unwrap()
+}
+
+/// SIGINT (what the lifecycle watcher sends once the load balancer has drained the
+/// instance) stops `serve` without a second drain window; SIGTERM still waits it out.
+#[tokio::test]
+async fn sigint_stops_serve_without_the_drain_and_sigterm_still_drains() {
+    let client = one_shot_client();
+    let dir = tempfile::tempdir().unwrap();
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = start_with(
+        "serve",
+        &dir.path().join("a"),
+        port,
+        &dir.path().join("a.log"),
+        &[("ORDERFLOW__HTTP__DRAIN_SECS", "30")],
+    );
+    wait_ready(&client, &base).await;
+    signal(&serve, "-INT");
+    let (status, took) = exit_within(serve, Duration::from_secs(25)).await;
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_secs(8),
+        "SIGINT took {took:?} with a 30 s drain"
+    );
+
+    // SIGINT during a SIGTERM drain cuts it short.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = start_with(
+        "serve",
+        &dir.path().join("b"),
+        port,
+        &dir.path().join("b.log"),
+        &[("ORDERFLOW__HTTP__DRAIN_SECS", "30")],
+    );
+    wait_ready(&client, &base).await;
+    signal(&serve, "-TERM");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 503
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&serve, "-INT");
+    let (status, took) = exit_within(serve, Duration::from_secs(25)).await;
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_secs(8),
+        "SIGINT mid-drain took {took:?}"
+    );
+
+    // SIGTERM alone waits the whole drain.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = start_with(
+        "serve",
+        &dir.path().join("c"),
+        port,
+        &dir.path().join("c.log"),
+        &[("ORDERFLOW__HTTP__DRAIN_SECS", "3")],
+    );
+    wait_ready(&client, &base).await;
+    signal(&serve, "-TERM");
+    let (status, took) = exit_within(serve, Duration::from_secs(20)).await;
+    assert!(status.success(), "{status}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "SIGTERM skipped the drain: {took:?}"
+    );
+}
