@@ -20,6 +20,8 @@
 #   tf-config  every config the terraform tests rendered (each variable at its edges: the
 #              `orderflow_toml` output of each applied run) → `orderflow check-config`; the
 #              rendered user data of each run → bash -n and shellcheck
+#   lifecycle  packer/files/orderflow-lifecycle.sh against stub curl/systemctl/aws: the exact
+#              calls it makes when the instance terminates
 #   lint       shellcheck on every *.sh in scripts/ and packer/, and on the rendered user data
 #
 # Needs target/debug/orderflow (scripts/test.sh runs this after `cargo test`). Installs where
@@ -285,8 +287,34 @@ step_tfconfig() {
     echo "orderflow check-config: OK on all $n configs rendered by terraform test"
     for ud in "$work"/tf-rendered/*.user-data.sh; do
         bash -n "$ud"
+        # serve's TimeoutStopSec (the drop-in user data writes) must cover http.drain_secs
+        # plus actix's 10 s shutdown, or systemd SIGKILLs serve mid-drain.
+        f="${ud%.user-data.sh}.toml"
+        local drain stop
+        drain="$(sed -n 's/^drain_secs = \([0-9]*\)$/\1/p' "$f")"
+        stop="$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$ud")"
+        if [ -z "$stop" ] || [ "$stop" -lt $((drain + 10)) ]; then
+            echo "$(basename "$ud"): serve's TimeoutStopSec '${stop:-unset}' does not cover drain_secs $drain + 10 s"
+            return 1
+        fi
     done
-    echo "rendered user data: bash -n OK"
+    echo "rendered user data: bash -n OK; serve's TimeoutStopSec drop-in covers drain_secs + 10 s in every run"
+    # The drop-in as user data writes it, next to a copy of the unit: systemd-analyze accepts it.
+    if command -v systemd-analyze > /dev/null; then
+        mkdir -p "$work/dropin/orderflow-serve.service.d"
+        sed -e "s#/usr/local/bin/orderflow#$BINARY#g" systemd/orderflow-serve.service \
+            > "$work/dropin/orderflow-serve.service"
+        sed -n "/^cat > .*drain.conf\" <<'DRAIN_CONF'$/,/^DRAIN_CONF$/p" \
+            "$work/tf-rendered/render.deregistration_delay_max.user-data.sh" | sed '1d;$d' \
+            > "$work/dropin/orderflow-serve.service.d/drain.conf"
+        grep -qx 'TimeoutStopSec=330' "$work/dropin/orderflow-serve.service.d/drain.conf"
+        systemd-analyze verify "$work/dropin/orderflow-serve.service" > "$work/dropin.out" 2>&1
+        if grep . "$work/dropin.out"; then # it warns (exit 0) on an unknown key in a drop-in
+            echo "systemd-analyze verify: the drain.conf drop-in has problems"
+            return 1
+        fi
+        echo "drain.conf drop-in (deregistration delay 300 → TimeoutStopSec=330): systemd-analyze verify OK"
+    fi
 
     # The user data's check-config block (between its `# --- check-config ---` markers) must
     # see the units' environment file: a key shorter than 16 characters fails there.
@@ -310,6 +338,70 @@ step_tfconfig() {
     : > "$work/ud.env"
     env -i PATH="$PATH" bash -euo pipefail "$work/ud-check.sh"
     echo "user data check-config reads the env file: short admin key refused, 16+ characters and none accepted"
+}
+
+# packer/files/orderflow-lifecycle.sh with stub curl (IMDS), systemctl and aws on PATH:
+# what it does on the termination path, in order.
+step_lifecycle() {
+    local lc="$work/lifecycle" rc=0
+    mkdir -p "$lc/bin"
+    cat > "$lc/bin/curl" <<'STUB'
+#!/usr/bin/env bash
+echo "curl $*" >> "$LC/calls"
+case "$*" in
+*api/token*) echo token ;;
+*target-lifecycle-state*) cat "$LC/state" ;;
+*instance-id*) echo i-0123456789abcdef0 ;;
+*healthz*) [ "$(cat "$LC/healthz")" = ok ] || exit 22 ;;
+*) exit 22 ;;
+esac
+STUB
+    cat > "$lc/bin/systemctl" <<'STUB'
+#!/usr/bin/env bash
+echo "systemctl $*" >> "$LC/calls"
+case "$1" in
+is-active)
+    unit="${*: -1}"
+    s="$(cat "$LC/unit.$unit" 2>/dev/null || echo active)"
+    [ "${2:-}" = --quiet ] || echo "$s"
+    [ "$s" = active ]
+    ;;
+esac
+STUB
+    cat > "$lc/bin/aws" <<'STUB'
+#!/usr/bin/env bash
+echo "aws $*" >> "$LC/calls"
+STUB
+    cat > "$lc/bin/sleep" <<'STUB'
+#!/usr/bin/env bash
+[ "$1" = infinity ] && exit 0
+exec /bin/sleep 0.05
+STUB
+    chmod +x "$lc/bin/"*
+    echo Terminated > "$lc/state"
+    echo ok > "$lc/healthz"
+    : > "$lc/calls"
+    env -i PATH="$lc/bin:$PATH" LC="$lc" ASG_NAME=orderflow-app LIFECYCLE_HOOK_NAME=orderflow-drain \
+        AWS_REGION=us-east-1 POLL_SECS=0 timeout 20 bash packer/files/orderflow-lifecycle.sh \
+        > "$lc/out" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || {
+        cat "$lc/out" "$lc/calls"
+        echo "lifecycle watcher exited $rc on the termination path"
+        return 1
+    }
+    grep -E '^(systemctl|aws) ' "$lc/calls" > "$lc/actions"
+    cat > "$lc/expected" <<'EXPECTED'
+systemctl stop --no-block orderflow-serve.service
+systemctl kill -s SIGINT --kill-who=main orderflow-serve.service
+systemctl stop orderflow-serve.service
+systemctl stop orderflow-worker.service
+aws autoscaling complete-lifecycle-action --region us-east-1 --auto-scaling-group-name orderflow-app --lifecycle-hook-name orderflow-drain --instance-id i-0123456789abcdef0 --lifecycle-action-result CONTINUE
+EXPECTED
+    diff -u "$lc/expected" "$lc/actions" || {
+        echo "lifecycle watcher: termination path differs from the expected (left)"
+        return 1
+    }
+    echo "lifecycle watcher, termination: serve stopped without the drain (stop job + SIGINT), worker stopped, lifecycle action completed"
 }
 
 step_shellcheck() {
@@ -352,6 +444,7 @@ run_step "systemd-analyze verify + security" "$have_analyze" step_systemd
 run_step "user-data config → orderflow check-config" "$have_hcl" step_config
 run_step "terraform fmt + init + validate + test (mock provider)" "$have_terraform" step_terraform
 run_step "configs rendered by terraform test → orderflow check-config" "$have_terraform" step_tfconfig
+run_step "lifecycle watcher (stub IMDS, systemctl, aws)" 1 step_lifecycle
 run_step "shellcheck" "$have_shellcheck" step_shellcheck
 
 log "deploy checks summary"

@@ -51,6 +51,8 @@ SAMPLE = {
     "lifecycle_hook_name": "orderflow-drain",
     "cors_allowed_origins": '["https://shop.example.com"]',
     "stuck_after_secs": 300,
+    "serve_dropin_dir": "/etc/systemd/system/orderflow-serve.service.d",
+    "serve_stop_timeout_secs": 60,
 }
 EMAIL_OFF = "# email_from unset: no customer e-mail"
 

@@ -93,6 +93,9 @@ locals {
     region               = local.region
     asg_name             = local.asg_name
     lifecycle_hook_name  = local.lifecycle_hook_name
+    serve_dropin_dir     = local.serve_dropin_dir
+    # http.drain_secs (= the deregistration delay) + actix's 10 s shutdown + margin.
+    serve_stop_timeout_secs = var.deregistration_delay_secs + 30
   })
 }
 

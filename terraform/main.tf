@@ -43,6 +43,7 @@ locals {
   app_port    = 8080
 
   lifecycle_hook_name = "${local.name}-drain"
+  serve_dropin_dir    = "/etc/systemd/system/orderflow-serve.service.d"
 
   # worker.stuck_after_secs: a PENDING order older than this is re-enqueued by the
   # reconciler. src/config.rs requires it to be >= worker.visibility_timeout_secs (an order

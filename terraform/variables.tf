@@ -112,13 +112,13 @@ variable "allowed_ingress_cidrs" {
 }
 
 variable "deregistration_delay_secs" {
-  description = "Seconds the ALB keeps sending in-flight requests to a draining target. Orderflow answers within a few seconds and actix stops gracefully on SIGTERM, so 30 s is enough."
+  description = "Seconds the ALB keeps sending in-flight requests to a draining target; also orderflow's http.drain_secs (on SIGTERM /readyz fails and requests are served this long). User data sets the serve unit's TimeoutStopSec to this + 30 (drop-in drain.conf)."
   type        = number
   default     = 30
 
   validation {
     condition     = var.deregistration_delay_secs >= 0 && var.deregistration_delay_secs <= 300
-    error_message = "deregistration_delay_secs must be between 0 and 300 (it is also orderflow's http.drain_secs, which the serve unit's TimeoutStopSec must cover)."
+    error_message = "deregistration_delay_secs must be between 0 and 300 (it is also orderflow's http.drain_secs, at most 300)."
   }
 }
 
@@ -222,13 +222,13 @@ variable "backlog_per_instance_target" {
 }
 
 variable "drain_timeout_secs" {
-  description = "Termination lifecycle hook heartbeat: how long a terminating instance may take to stop `serve` and drain `worker` before it is terminated anyway. Above the units' TimeoutStopSec (120 s)."
+  description = "Termination lifecycle hook heartbeat: how long a terminating instance may take to stop `serve` (no drain window: the ALB drained it already) and drain `worker` (TimeoutStopSec 120 s) before it is terminated anyway."
   type        = number
   default     = 300
 
   validation {
-    condition     = var.drain_timeout_secs >= 150 && var.drain_timeout_secs <= 7200
-    error_message = "drain_timeout_secs must be between 150 (above the worker unit's TimeoutStopSec of 120 s) and 7200."
+    condition     = var.drain_timeout_secs >= 180 && var.drain_timeout_secs <= 7200
+    error_message = "drain_timeout_secs must be between 180 (serve's stop, the worker unit's TimeoutStopSec of 120 s and the API calls, one after the other) and 7200."
   }
 }
 

@@ -2,9 +2,16 @@
 # Orderflow drain watcher (installed as /usr/local/libexec/orderflow/orderflow-lifecycle,
 # run by orderflow-lifecycle.service). Polls the instance metadata service for the Auto
 # Scaling target lifecycle state; when this instance is being terminated (the ASG's
-# termination lifecycle hook holds it in Terminating:Wait) it stops `serve`, stops `worker`
-# (which stops receiving and finishes its in-flight orders within TimeoutStopSec) and
-# completes the lifecycle action so the termination proceeds at once.
+# termination lifecycle hook holds it in Terminating:Wait) it stops `serve` WITHOUT its
+# drain window, stops `worker` (which stops receiving and finishes its in-flight orders
+# within TimeoutStopSec) and completes the lifecycle action so the termination proceeds.
+#
+# No second drain: the ASG deregisters the instance from the target group and waits the
+# deregistration delay BEFORE Terminating:Wait, so by now the ALB sends nothing. A plain
+# `systemctl stop` (SIGTERM) would fail /readyz and serve for http.drain_secs again.
+# Instead: `systemctl stop --no-block` (a stop job, so Restart= does not bring it back),
+# then SIGINT to the main process, which makes `serve` skip (or cut short) the drain and
+# stop at once (src/main.rs, watch_signals), then wait for the stop job.
 #
 # Needs: ASG_NAME, LIFECYCLE_HOOK_NAME, AWS_REGION (from /etc/orderflow/lifecycle.env),
 # curl and the AWS CLI (both on Amazon Linux 2023).
@@ -20,6 +27,14 @@ metadata() {
     curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/$1"
 }
 
+# serve without the drain window; bounded by the unit's TimeoutStopSec in any case.
+stop_serve_now() {
+    local unit=orderflow-serve.service
+    systemctl stop --no-block "$unit"
+    systemctl kill -s SIGINT --kill-who=main "$unit" 2>/dev/null || true
+    systemctl stop "$unit" # waits for the stop job queued above
+}
+
 while :; do
     state="$(metadata autoscaling/target-lifecycle-state 2>/dev/null || true)"
     if [ "$state" = "Terminated" ]; then
@@ -28,8 +43,8 @@ while :; do
     sleep "$poll_secs"
 done
 
-echo "instance is terminating: draining orderflow"
-systemctl stop orderflow-serve.service
+echo "instance is terminating (the ALB has drained it already): stopping orderflow"
+stop_serve_now
 systemctl stop orderflow-worker.service
 instance_id="$(metadata instance-id)"
 aws autoscaling complete-lifecycle-action \

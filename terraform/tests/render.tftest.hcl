@@ -44,6 +44,11 @@ run "deregistration_delay_max" {
   variables {
     deregistration_delay_secs = 300
   }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "TimeoutStopSec=330\n")
+    error_message = "serve's TimeoutStopSec (drop-in) must cover the 300 s drain"
+  }
 }
 
 run "deregistration_delay_zero" {

@@ -72,6 +72,15 @@ run "shop_name_control_character" {
   expect_failures = [var.shop_name]
 }
 
+# H4: serve's stop, then the worker's 120 s, then the API calls: 150 s was too short.
+run "drain_timeout_150" {
+  command = plan
+  variables {
+    drain_timeout_secs = 150
+  }
+  expect_failures = [var.drain_timeout_secs]
+}
+
 # tracing's EnvFilter: TARGET=LEVEL needs a real level.
 run "log_level_unknown_level" {
   command = plan
