@@ -151,6 +151,17 @@ step_systemd() {
             return 1
         fi
         echo "systemd-analyze verify $name: OK"
+        # Never give up restarting (H3): a boot-time outage must not leave a unit failed.
+        case "$name" in
+        orderflow-serve.service | orderflow-worker.service)
+            for line in StartLimitIntervalSec=0 Restart=always RestartSec=5s; do
+                grep -qx "$line" "$unit" || {
+                    echo "$name: needs $line"
+                    return 1
+                }
+            done
+            ;;
+        esac
 
         out="$(systemd-analyze security --offline=yes "$unit" 2>&1)"
         score="$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')"
@@ -350,7 +361,16 @@ step_lifecycle() {
 echo "curl $*" >> "$LC/calls"
 case "$*" in
 *api/token*) echo token ;;
-*target-lifecycle-state*) cat "$LC/state" ;;
+*target-lifecycle-state*)
+    n=$(($(cat "$LC/state-reads" 2>/dev/null || echo 0) + 1))
+    echo "$n" > "$LC/state-reads"
+    after="$(cat "$LC/terminate-after" 2>/dev/null || echo 0)" # 0: never
+    if [ "$after" -gt 0 ] && [ "$n" -ge "$after" ]; then
+        echo Terminated
+    else
+        cat "$LC/state"
+    fi
+    ;;
 *instance-id*) echo i-0123456789abcdef0 ;;
 *healthz*) [ "$(cat "$LC/healthz")" = ok ] || exit 22 ;;
 *) exit 22 ;;
@@ -371,6 +391,8 @@ STUB
     cat > "$lc/bin/aws" <<'STUB'
 #!/usr/bin/env bash
 echo "aws $*" >> "$LC/calls"
+# The ASG's answer to Unhealthy: it terminates the instance.
+case "$*" in *set-instance-health*) echo Terminated > "$LC/state" ;; esac
 STUB
     cat > "$lc/bin/sleep" <<'STUB'
 #!/usr/bin/env bash
@@ -378,18 +400,75 @@ STUB
 exec /bin/sleep 0.05
 STUB
     chmod +x "$lc/bin/"*
-    echo Terminated > "$lc/state"
-    echo ok > "$lc/healthz"
-    : > "$lc/calls"
-    env -i PATH="$lc/bin:$PATH" LC="$lc" ASG_NAME=orderflow-app LIFECYCLE_HOOK_NAME=orderflow-drain \
-        AWS_REGION=us-east-1 POLL_SECS=0 timeout 20 bash packer/files/orderflow-lifecycle.sh \
-        > "$lc/out" 2>&1 || rc=$?
-    [ "$rc" -eq 0 ] || {
-        cat "$lc/out" "$lc/calls"
-        echo "lifecycle watcher exited $rc on the termination path"
+    watch() { # watch STATE HEALTHZ WORKER_STATE TERMINATE_AFTER: run the watcher to its end
+        echo "$1" > "$lc/state"
+        echo "$2" > "$lc/healthz"
+        echo "$3" > "$lc/unit.orderflow-worker.service"
+        echo "$4" > "$lc/terminate-after"
+        rm -f "$lc/state-reads"
+        : > "$lc/calls"
+        rc=0
+        env -i PATH="$lc/bin:$PATH" LC="$lc" ASG_NAME=orderflow-app LIFECYCLE_HOOK_NAME=orderflow-drain \
+            AWS_REGION=us-east-1 POLL_SECS=0 HEALTH_URL=http://127.0.0.1:8080/healthz \
+            HEALTH_CHECK_SECS=0 HEALTH_GRACE_SECS=0 HEALTH_FAILURES=3 \
+            timeout 30 bash packer/files/orderflow-lifecycle.sh > "$lc/out" 2>&1 || rc=$?
+        [ "$rc" -eq 0 ] || {
+            cat "$lc/out" "$lc/calls"
+            echo "lifecycle watcher exited $rc"
+            return 1
+        }
+    }
+    unhealthy='aws autoscaling set-instance-health --region us-east-1 --instance-id i-0123456789abcdef0 --health-status Unhealthy'
+
+    # Alive (worker active, /healthz answers) for 30 polls, then terminated: never Unhealthy.
+    watch InService ok active 30
+    [ "$(grep -c '^curl .*healthz' "$lc/calls")" -ge 20 ] || {
+        cat "$lc/out"
+        echo "lifecycle watcher: no liveness checks while InService"
         return 1
     }
-    grep -E '^(systemctl|aws) ' "$lc/calls" > "$lc/actions"
+    if grep -qF "$unhealthy" "$lc/calls"; then
+        cat "$lc/out"
+        echo "lifecycle watcher reported a live instance Unhealthy"
+        return 1
+    fi
+    echo "lifecycle watcher, alive: $(grep -c '^curl .*healthz' "$lc/calls") liveness checks, no SetInstanceHealth"
+
+    # The worker unit failed: Unhealthy after exactly 3 failed checks.
+    watch InService ok failed 0
+    grep -qF "$unhealthy" "$lc/calls" || {
+        cat "$lc/out" "$lc/calls"
+        echo "lifecycle watcher did not report a failed worker"
+        return 1
+    }
+    [ "$(sed -n "\#$unhealthy#q;p" "$lc/calls" | grep -c '^systemctl is-active orderflow-worker.service')" -eq 3 ] || {
+        cat "$lc/calls"
+        echo "lifecycle watcher: Unhealthy after other than 3 failed checks"
+        return 1
+    }
+    echo "lifecycle watcher, worker failed: Unhealthy after 3 checks"
+
+    # serve does not answer /healthz: Unhealthy.
+    watch InService down active 0
+    grep -qF "$unhealthy" "$lc/calls" || {
+        cat "$lc/out" "$lc/calls"
+        echo "lifecycle watcher did not report a dead serve"
+        return 1
+    }
+    echo "lifecycle watcher, serve dead: Unhealthy"
+
+    # Not InService (Standby, or no metadata service as in a container): no liveness checks.
+    watch Standby down failed 10
+    if grep -q 'healthz\|set-instance-health' "$lc/calls"; then
+        cat "$lc/calls"
+        echo "lifecycle watcher checked liveness outside InService"
+        return 1
+    fi
+    echo "lifecycle watcher, Standby: no liveness checks"
+
+    # Termination.
+    watch Terminated ok active 1
+    grep -E '^(systemctl (stop|kill)|aws) ' "$lc/calls" > "$lc/actions"
     cat > "$lc/expected" <<'EXPECTED'
 systemctl stop --no-block orderflow-serve.service
 systemctl kill -s SIGINT --kill-who=main orderflow-serve.service

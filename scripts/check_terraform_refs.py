@@ -53,6 +53,8 @@ SAMPLE = {
     "stuck_after_secs": 300,
     "serve_dropin_dir": "/etc/systemd/system/orderflow-serve.service.d",
     "serve_stop_timeout_secs": 60,
+    "health_url": "http://127.0.0.1:8080/healthz",
+    "health_grace_secs": 180,
 }
 EMAIL_OFF = "# email_from unset: no customer e-mail"
 

@@ -94,6 +94,8 @@ locals {
     asg_name             = local.asg_name
     lifecycle_hook_name  = local.lifecycle_hook_name
     serve_dropin_dir     = local.serve_dropin_dir
+    health_url           = "http://127.0.0.1:${local.app_port}/healthz"
+    health_grace_secs    = local.health_check_grace_secs
     # http.drain_secs (= the deregistration delay) + actix's 10 s shutdown + margin.
     serve_stop_timeout_secs = var.deregistration_delay_secs + 30
   })
@@ -184,13 +186,18 @@ resource "aws_launch_template" "app" {
 }
 
 resource "aws_autoscaling_group" "app" {
-  name                      = local.asg_name
-  vpc_zone_identifier       = aws_subnet.private[*].id
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  target_group_arns         = [aws_lb_target_group.app.arn]
-  health_check_type         = "ELB"
-  health_check_grace_period = 180
+  name                = local.asg_name
+  vpc_zone_identifier = aws_subnet.private[*].id
+  min_size            = var.min_size
+  max_size            = var.max_size
+  target_group_arns   = [aws_lb_target_group.app.arn]
+  # Liveness for the ASG, readiness for the ALB: EC2 status checks, plus the watcher on each
+  # instance (orderflow-lifecycle) calling SetInstanceHealth Unhealthy when serve's /healthz
+  # or the worker unit stays down (3 checks, 10 s apart). /readyz (which calls DynamoDB and
+  # SQS) only takes a target out of the ALB's rotation: with ELB health checks an AWS
+  # incident made the ASG replace every instance in a loop, and a dead worker went unseen.
+  health_check_type         = "EC2"
+  health_check_grace_period = local.health_check_grace_secs
   default_instance_warmup   = 120
   termination_policies      = ["OldestLaunchTemplate", "Default"]
 

@@ -140,10 +140,11 @@ data "aws_iam_policy_document" "app" {
     resources = [aws_kms_key.this.arn]
   }
 
-  # The drain watcher completes the termination lifecycle hook of its own group.
+  # The watcher completes the termination lifecycle hook of its own group and reports a
+  # dead serve or worker (SetInstanceHealth Unhealthy).
   statement {
-    sid       = "CompleteLifecycleAction"
-    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    sid       = "OwnAutoScalingGroup"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"]
     resources = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"]
   }
 

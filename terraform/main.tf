@@ -45,6 +45,10 @@ locals {
   lifecycle_hook_name = "${local.name}-drain"
   serve_dropin_dir    = "/etc/systemd/system/orderflow-serve.service.d"
 
+  # Boot, user data and the first health checks; the ASG's grace period and the
+  # watcher's before it judges liveness.
+  health_check_grace_secs = 180
+
   # worker.stuck_after_secs: a PENDING order older than this is re-enqueued by the
   # reconciler. src/config.rs requires it to be >= worker.visibility_timeout_secs (an order
   # being worked on is not stuck); twice the visibility timeout, never below the app's 300.

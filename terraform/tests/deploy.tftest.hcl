@@ -201,3 +201,28 @@ run "session_manager_disabled" {
     error_message = "session_manager_enabled = false grants no Session Manager action"
   }
 }
+
+# H3/H8: liveness for the ASG (EC2 + the watcher's SetInstanceHealth), readiness for the ALB.
+run "health_checks" {
+  assert {
+    condition     = aws_autoscaling_group.app.health_check_type == "EC2"
+    error_message = "the ASG must not replace instances on /readyz (it calls DynamoDB and SQS)"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.app.health_check[0].path == "/readyz"
+    error_message = "the ALB routes on /readyz"
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "HEALTH_URL=http://127.0.0.1:8080/healthz\n")
+    error_message = "the watcher gets serve's liveness URL"
+  }
+
+  assert {
+    condition = anytrue([for s in data.aws_iam_policy_document.app.statement :
+      contains(s.actions, "autoscaling:SetInstanceHealth") && alltrue([for r in s.resources : endswith(r, ":autoScalingGroupName/orderflow-app")])
+    ])
+    error_message = "the instance may call SetInstanceHealth on its own group only"
+  }
+}
