@@ -105,6 +105,15 @@ trap 'rm -rf "$work"' EXIT
 # ---------------------------------------------------------------------------------------
 
 step_packer() {
+    # Every instance its own machine id; the CloudWatch agent on the image.
+    grep -qx ': > /etc/machine-id' packer/scripts/cleanup.sh || {
+        echo "packer/scripts/cleanup.sh must empty /etc/machine-id"
+        return 1
+    }
+    grep -q 'dnf -y -q install amazon-cloudwatch-agent' packer/scripts/prepare.sh || {
+        echo "packer/scripts/prepare.sh must install amazon-cloudwatch-agent"
+        return 1
+    }
     cd packer
     packer fmt -check -diff .
     echo "packer fmt: OK"
@@ -310,6 +319,11 @@ step_tfconfig() {
         fi
     done
     echo "rendered user data: bash -n OK; serve's TimeoutStopSec drop-in covers drain_secs + 10 s in every run"
+    # The CloudWatch agent config user data writes: valid JSON naming the log files.
+    sed -n "/<<'CWAGENT_JSON'$/,/^CWAGENT_JSON$/p" "$work/tf-rendered/render.defaults.user-data.sh" |
+        sed '1d;$d' > "$work/cwagent.json"
+    python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); files = c["logs"]["logs_collected"]["files"]["collect_list"]; assert any(f["file_path"] == "/var/log/orderflow/orderflow.log*" for f in files), files' "$work/cwagent.json"
+    echo "CloudWatch agent config in user data: valid JSON, ships /var/log/orderflow/orderflow.log*"
     # The drop-in as user data writes it, next to a copy of the unit: systemd-analyze accepts it.
     if command -v systemd-analyze > /dev/null; then
         mkdir -p "$work/dropin/orderflow-serve.service.d"

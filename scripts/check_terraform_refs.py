@@ -55,6 +55,7 @@ SAMPLE = {
     "serve_stop_timeout_secs": 60,
     "health_url": "http://127.0.0.1:8080/healthz",
     "health_grace_secs": 180,
+    "app_log_group": "/orderflow/app",
 }
 EMAIL_OFF = "# email_from unset: no customer e-mail"
 

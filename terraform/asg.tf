@@ -96,6 +96,8 @@ locals {
     serve_dropin_dir     = local.serve_dropin_dir
     health_url           = "http://127.0.0.1:${local.app_port}/healthz"
     health_grace_secs    = local.health_check_grace_secs
+    app_log_group        = aws_cloudwatch_log_group.app.name
+    log_dir              = local.log_dir
     # http.drain_secs (= the deregistration delay) + actix's 10 s shutdown + margin.
     serve_stop_timeout_secs = var.deregistration_delay_secs + 30
   })

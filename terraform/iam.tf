@@ -148,6 +148,14 @@ data "aws_iam_policy_document" "app" {
     resources = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"]
   }
 
+  # The CloudWatch agent ships the instance's logs into the app log group (which exists:
+  # no CreateLogGroup).
+  statement {
+    sid       = "AppLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["${aws_cloudwatch_log_group.app.arn}:*"]
+  }
+
   dynamic "statement" {
     for_each = local.ses_enabled ? [1] : []
 

@@ -130,6 +130,16 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   kms_key_id        = aws_kms_key.this.arn
 }
 
+# The instances' logs (the JSON log files of serve and worker, and cloud-init's output),
+# shipped by the CloudWatch agent the AMI carries; user data writes its config. Without it
+# the journal and /var/log/orderflow went away with every terminated instance.
+resource "aws_cloudwatch_log_group" "app" {
+  #checkov:skip=CKV_AWS_338:Application logs are high-volume (a line per request); their retention is a cost choice, app_log_retention_days.
+  name              = "/${local.name}/app"
+  retention_in_days = var.app_log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+}
+
 resource "aws_flow_log" "this" {
   vpc_id               = aws_vpc.this.id
   traffic_type         = "ALL"

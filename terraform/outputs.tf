@@ -94,6 +94,19 @@ output "ses_dkim_tokens" {
   value = local.ses_enabled ? try(aws_sesv2_email_identity.this[0].dkim_signing_attributes[0].tokens, []) : []
 }
 
+output "warnings" {
+  description = "What this configuration leaves open, in plain words (empty when nothing)."
+  value = compact([
+    var.alarm_email == null ? "alarm_email is unset: the CloudWatch alarms and the app's DLQ alarm go to ${aws_sns_topic.alarms.arn} with no subscriber, so nobody is told. Subscribe someone or set alarm_email." : "",
+    var.certificate_arn == null ? "certificate_arn is unset: the ALB serves plain HTTP only, so checkout (card numbers included) crosses the internet unencrypted, and admin sign-in does not work (its session cookie is Secure). Set certificate_arn (ACM) before taking real orders." : "",
+  ])
+}
+
+output "app_log_group" {
+  description = "CloudWatch Logs group of the instances: streams <instance-id>/orderflow (serve and worker JSON logs) and <instance-id>/cloud-init."
+  value       = aws_cloudwatch_log_group.app.name
+}
+
 output "orderflow_toml" {
   description = "The /etc/orderflow/orderflow.toml every instance gets (no secrets)."
   value       = local.orderflow_toml

@@ -85,6 +85,17 @@ variable "flow_log_retention_days" {
   }
 }
 
+variable "app_log_retention_days" {
+  description = "Retention of the instances' logs (serve and worker JSON logs, cloud-init output) in the CloudWatch Logs group /<name>/app."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.app_log_retention_days)
+    error_message = "app_log_retention_days must be one of the values CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
 # ---------------------------------------------------------------------------------------
 # Load balancer
 # ---------------------------------------------------------------------------------------

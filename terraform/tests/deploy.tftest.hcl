@@ -226,3 +226,43 @@ run "health_checks" {
     error_message = "the instance may call SetInstanceHealth on its own group only"
   }
 }
+
+# Plain warnings for what the defaults leave open.
+run "warnings_defaults" {
+  assert {
+    condition     = length(output.warnings) == 2 && strcontains(output.warnings[0], "alarm_email is unset") && strcontains(output.warnings[1], "plain HTTP")
+    error_message = "the defaults warn about alarm_email and certificate_arn"
+  }
+}
+
+run "warnings_none" {
+  variables {
+    alarm_email     = "ops@example.com"
+    certificate_arn = "arn:aws:acm:us-east-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+  }
+
+  assert {
+    condition     = length(output.warnings) == 0
+    error_message = "no warning with alarm_email and certificate_arn set"
+  }
+}
+
+# Logs: a log group with the CMK, the agent's config in user data, the agent's permissions.
+run "app_logs" {
+  assert {
+    condition     = aws_cloudwatch_log_group.app.name == "/orderflow/app" && aws_cloudwatch_log_group.app.retention_in_days == 90 && aws_cloudwatch_log_group.app.kms_key_id == aws_kms_key.this.arn
+    error_message = "the app log group: /<name>/app, app_log_retention_days, the CMK"
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "\"file_path\": \"/var/log/orderflow/orderflow.log*\"") && strcontains(base64decode(aws_launch_template.app.user_data), "\"log_group_name\": \"/orderflow/app\"")
+    error_message = "user data configures the CloudWatch agent for the orderflow log files"
+  }
+
+  assert {
+    condition = anytrue([for s in data.aws_iam_policy_document.app.statement :
+      toset(s.actions) == toset(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]) && s.resources == toset(["${aws_cloudwatch_log_group.app.arn}:*"])
+    ])
+    error_message = "the instances may write to the app log group only"
+  }
+}
