@@ -28,6 +28,10 @@ source "amazon-ebs" "orderflow" {
   run_tags        = local.tags
 
   associate_public_ip_address = true
+  # The temporary security group Packer creates for SSH: only from where Packer runs (the
+  # deploy workflow passes the runner's address/32). A current Packer can use
+  # temporary_security_group_source_public_ip = true instead; 1.6.6 rejects it.
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
 
   source_ami_filter {
     filters = {

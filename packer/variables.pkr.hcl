@@ -45,6 +45,12 @@ variable "subnet_id" {
   default     = ""
 }
 
+variable "ssh_source_cidrs" {
+  type        = list(string)
+  description = "Where Packer's SSH to the builder comes from: the temporary security group allows port 22 from these only. The deploy workflow passes the runner's public address/32; the default allows any address (some SCPs and Config rules refuse that)."
+  default     = ["0.0.0.0/0"]
+}
+
 variable "root_volume_size_gb" {
   type        = number
   description = "Root volume of the AMI (gp3, encrypted)."
