@@ -181,6 +181,24 @@ data "aws_iam_policy_document" "app" {
       resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(coalesce(var.admin_api_keys_ssm_parameter, "unset"), "/")}"]
     }
   }
+
+  # A SecureString under a customer-managed key: without kms:Decrypt on it, the boot-time
+  # `aws ssm get-parameter --with-decryption` fails and user data stops (set -e).
+  dynamic "statement" {
+    for_each = var.admin_api_keys_ssm_parameter != null && var.admin_api_keys_kms_key_arn != null ? [var.admin_api_keys_kms_key_arn] : []
+
+    content {
+      sid       = "AdminKeysParameterKey"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "app" {

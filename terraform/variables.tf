@@ -337,6 +337,17 @@ variable "admin_api_keys_ssm_parameter" {
   }
 }
 
+variable "admin_api_keys_kms_key_arn" {
+  description = "ARN of the customer-managed KMS key that encrypts the admin_api_keys_ssm_parameter SecureString, if it is not the default aws/ssm key: the instances get kms:Decrypt on it (through SSM only). Null: aws/ssm, which needs no grant."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.admin_api_keys_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", var.admin_api_keys_kms_key_arn))
+    error_message = "admin_api_keys_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
+}
+
 # ---------------------------------------------------------------------------------------
 # Data retention, notifications, e-mail
 # ---------------------------------------------------------------------------------------

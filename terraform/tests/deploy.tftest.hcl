@@ -266,3 +266,20 @@ run "app_logs" {
     error_message = "the instances may write to the app log group only"
   }
 }
+
+# H2: a SecureString under a customer-managed key needs kms:Decrypt (via SSM) at boot.
+run "admin_keys_customer_managed_key" {
+  command = plan
+
+  variables {
+    admin_api_keys_ssm_parameter = "/orderflow/admin-api-keys"
+    admin_api_keys_kms_key_arn   = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition = anytrue([for s in data.aws_iam_policy_document.app.statement :
+      s.sid == "AdminKeysParameterKey" && s.actions == toset(["kms:Decrypt"]) && s.resources == toset(["arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"])
+    ])
+    error_message = "kms:Decrypt on the parameter's key"
+  }
+}
