@@ -25,9 +25,14 @@ variable "region" {
 }
 
 variable "environment" {
-  description = "Environment name, used in tags (e.g. prod, staging)."
+  description = "Environment name, used in tags (e.g. prod, staging). Not part of resource names: give a second stack in the same account its own `name`."
   type        = string
   default     = "prod"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", var.environment))
+    error_message = "environment must be 1-32 letters, digits, dots, underscores or hyphens (e.g. prod, staging)."
+  }
 }
 
 variable "tags" {
@@ -163,12 +168,22 @@ variable "ami_name_prefix" {
   description = "Name prefix of the Packer AMI, used when ami_id is null."
   type        = string
   default     = "orderflow-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9()\\[\\]./_-]{3,128}$", var.ami_name_prefix))
+    error_message = "ami_name_prefix must be 3-128 characters allowed in AMI names (letters, digits, ( ) [ ] . / - _), with no wildcard."
+  }
 }
 
 variable "instance_type" {
-  description = "EC2 instance type. Must match the AMI's architecture (t4g/m7g/c7g: arm64; t3/m7i: x86_64)."
+  description = "EC2 instance type. Must match the AMI's architecture (t4g/m7g/c7g: arm64; t3/m7i: x86_64); the AMI lookup and a launch-template precondition check it."
   type        = string
   default     = "t3.small"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
+    error_message = "instance_type must look like t3.small or m7g.large."
+  }
 }
 
 variable "session_manager_enabled" {
@@ -394,9 +409,20 @@ variable "ses_email_from" {
 }
 
 variable "ses_identity_domain" {
-  description = "Verify this whole domain in SES (DKIM records to publish are in the outputs) instead of the single ses_email_from address."
+  description = "Verify this whole domain in SES (DKIM records to publish are in the outputs) instead of the single ses_email_from address. Needs ses_email_from (an address in this domain or a subdomain)."
   type        = string
   default     = null
+
+  validation {
+    condition = var.ses_identity_domain == null || (
+      can(regex("^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])$", coalesce(var.ses_identity_domain, "x"))) &&
+      var.ses_email_from != null && (
+        endswith(lower(coalesce(var.ses_email_from, "x")), "@${lower(coalesce(var.ses_identity_domain, "x"))}") ||
+        endswith(lower(coalesce(var.ses_email_from, "x")), ".${lower(coalesce(var.ses_identity_domain, "x"))}")
+      )
+    )
+    error_message = "ses_identity_domain must be a domain name such as example.com, and ses_email_from must be an address in it or in a subdomain (the identity is only created for ses_email_from)."
+  }
 }
 
 variable "oldest_message_alarm_secs" {

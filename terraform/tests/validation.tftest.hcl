@@ -97,3 +97,44 @@ run "log_level_bare_equals" {
   }
   expect_failures = [var.log_level]
 }
+
+run "ses_domain_without_address" {
+  command = plan
+  variables {
+    ses_identity_domain = "example.com"
+  }
+  expect_failures = [var.ses_identity_domain]
+}
+
+run "ses_domain_other_than_address" {
+  command = plan
+  variables {
+    ses_email_from      = "orders@example.com"
+    ses_identity_domain = "example.org"
+  }
+  expect_failures = [var.ses_identity_domain]
+}
+
+run "instance_type_malformed" {
+  command = plan
+  variables {
+    instance_type = "t3small"
+  }
+  expect_failures = [var.instance_type]
+}
+
+run "ami_name_prefix_wildcard" {
+  command = plan
+  variables {
+    ami_name_prefix = "orderflow-*"
+  }
+  expect_failures = [var.ami_name_prefix]
+}
+
+run "environment_with_space" {
+  command = plan
+  variables {
+    environment = "prod 2"
+  }
+  expect_failures = [var.environment]
+}
