@@ -60,7 +60,7 @@ locals {
   orderflow_toml = templatefile("${path.module}/templates/orderflow.toml.tftpl", {
     http_addr                    = "0.0.0.0:${local.app_port}"
     static_dir                   = local.static_dir
-    drain_secs                   = var.deregistration_delay_secs
+    drain_secs                   = local.serve_drain_secs
     region                       = local.region
     queue_url                    = aws_sqs_queue.orders.url
     dlq_url                      = aws_sqs_queue.dlq.url
@@ -98,8 +98,8 @@ locals {
     health_grace_secs    = local.health_check_grace_secs
     app_log_group        = aws_cloudwatch_log_group.app.name
     log_dir              = local.log_dir
-    # http.drain_secs (= the deregistration delay) + actix's 10 s shutdown + margin.
-    serve_stop_timeout_secs = var.deregistration_delay_secs + 30
+    # http.drain_secs + actix's 10 s for requests in flight + margin.
+    serve_stop_timeout_secs = local.serve_drain_secs + 30
   })
 }
 

@@ -43,7 +43,27 @@ locals {
   app_port    = 8080
 
   lifecycle_hook_name = "${local.name}-drain"
-  serve_dropin_dir    = "/etc/systemd/system/orderflow-serve.service.d"
+
+  # The target group's health check of /readyz.
+  health_check = {
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  # How long `serve` keeps serving after SIGTERM with /readyz failing (http.drain_secs).
+  # A stop that is not a deregistration (systemctl stop/restart, a reboot) is noticed by
+  # the ALB only through failed health checks: the last of `unhealthy_threshold` checks
+  # can start up to interval x threshold after the first failure, and take `timeout`.
+  # Stopping sooner sends requests to a closed port (502s). Never shorter than the
+  # deregistration delay. On the ASG's termination path the watcher skips this wait
+  # (SIGINT): the ALB has already deregistered and drained the instance.
+  serve_drain_secs = max(
+    var.deregistration_delay_secs,
+    local.health_check.interval * local.health_check.unhealthy_threshold + local.health_check.timeout + 5,
+  )
+  serve_dropin_dir = "/etc/systemd/system/orderflow-serve.service.d"
 
   # Boot, user data and the first health checks; the ASG's grace period and the
   # watcher's before it judges liveness.

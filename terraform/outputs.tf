@@ -98,7 +98,7 @@ output "warnings" {
   description = "What this configuration leaves open, in plain words (empty when nothing)."
   value = compact([
     var.alarm_email == null ? "alarm_email is unset: the CloudWatch alarms and the app's DLQ alarm go to ${aws_sns_topic.alarms.arn} with no subscriber, so nobody is told. Subscribe someone or set alarm_email." : "",
-    var.certificate_arn == null ? "certificate_arn is unset: the ALB serves plain HTTP only, so checkout (card numbers included) crosses the internet unencrypted, and admin sign-in does not work (its session cookie is Secure). Set certificate_arn (ACM) before taking real orders." : "",
+    var.certificate_arn == null ? "certificate_arn is unset: the ALB serves plain HTTP only, so checkout (card numbers included) crosses the internet unencrypted, and so do admin sign-ins and their session cookie. Set certificate_arn (ACM) before taking real orders." : "",
   ])
 }
 

@@ -13,6 +13,18 @@ run "defaults" {
     condition     = strcontains(output.orderflow_toml, "stuck_after_secs = 300")
     error_message = "worker.stuck_after_secs must be rendered (max(300, 2 x visibility))"
   }
+
+  # A serve stop the ALB learns of only by health checks (systemctl stop/restart): serving
+  # must go on until the third failed 15 s check (5 s timeout) has marked the target down.
+  assert {
+    condition     = strcontains(output.orderflow_toml, "drain_secs = 55\n")
+    error_message = "http.drain_secs must outlast the ALB's detection of a failing /readyz (3 x 15 s + 5 s + 5 s)"
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "TimeoutStopSec=85\n")
+    error_message = "serve's TimeoutStopSec (drop-in) must cover drain_secs + in-flight requests"
+  }
 }
 
 run "visibility_min" {
