@@ -173,8 +173,6 @@ pub struct AwsSettings {
     pub receipts_bucket: String,
     pub events_topic_arn: String,
     pub alarms_topic_arn: String,
-    /// Lifetime of presigned receipt URLs.
-    pub presign_secs: u64,
     /// Sender of customer e-mail through SES (a verified identity). Unset: no e-mail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_from: Option<String>,
@@ -201,7 +199,6 @@ impl Default for AwsSettings {
             receipts_bucket: String::new(),
             events_topic_arn: String::new(),
             alarms_topic_arn: String::new(),
-            presign_secs: 300,
             email_from: None,
             connect_timeout_ms: 1000,
             attempt_timeout_ms: 2000,
@@ -256,7 +253,7 @@ impl AwsSettings {
         Ok(())
     }
 
-    /// Region, endpoint, sender and presign lifetime: what `bootstrap` needs too.
+    /// Region, endpoint and sender: what `bootstrap` needs too.
     fn validate_connection(&self) -> Result<(), ConfigError> {
         if let Some(region) = &self.region {
             if region.trim().is_empty() {
@@ -271,9 +268,6 @@ impl AwsSettings {
         if let Some(from) = &self.email_from {
             crate::domain::Email::parse(from)
                 .map_err(|e| invalid("aws.email_from", format!("{e}")))?;
-        }
-        if !(1..=604_800).contains(&self.presign_secs) {
-            return Err(invalid("aws.presign_secs", "must be between 1 and 604800"));
         }
         Ok(())
     }

@@ -8,8 +8,7 @@ use crate::domain::{
 };
 use crate::ports::{
     Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, NewKey, Notifier, OrderEvent,
-    OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptLink, ReceiptStore, Reservation,
-    StoredResponse,
+    OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore, Reservation, StoredResponse,
 };
 use chrono::Utc;
 use std::future::Future;
@@ -760,17 +759,31 @@ pub async fn store_records_compare_and_set(s: Arc<dyn OrderStore>) {
 pub async fn receipts_roundtrip(r: &dyn ReceiptStore) {
     let key = format!("receipts/{}.pdf", OrderId::generate());
     assert!(!r.exists(&key).await.unwrap());
-    assert!(matches!(r.link(&key).await, Err(PortError::NotFound(_))));
-    assert!(matches!(r.get(&key).await, Err(PortError::NotFound(_))));
+    assert!(
+        matches!(r.get(&key).await, Err(PortError::NotFound(_))),
+        "get of an absent receipt is NotFound"
+    );
     r.put(&key, b"%PDF-1.3 first".to_vec()).await.unwrap();
     r.put(&key, b"%PDF-1.3 same".to_vec()).await.unwrap();
     assert!(r.exists(&key).await.unwrap());
-    match r.link(&key).await.unwrap() {
-        ReceiptLink::Inline(bytes) => assert_eq!(bytes, b"%PDF-1.3 same"),
-        ReceiptLink::Redirect(url) => assert!(url.contains(&key), "{url}"),
-    }
-    assert_eq!(r.get(&key).await.unwrap(), b"%PDF-1.3 same");
+    assert_eq!(r.get(&key).await.unwrap(), b"%PDF-1.3 same", "the last put");
+    // The API serves what `get` returns: byte for byte, binary, receipt-sized (~2 KB).
+    let key = format!("receipts/{}.pdf", OrderId::generate());
+    let pdf: Vec<u8> = b"%PDF-1.3\n%\xe2\xe3\xcf\xd3\n"
+        .iter()
+        .copied()
+        .chain((0..2048u32).map(|i| (i.wrapping_mul(151) % 256) as u8))
+        .collect();
+    r.put(&key, pdf.clone()).await.unwrap();
+    assert_eq!(r.get(&key).await.unwrap(), pdf, "get returns the bytes put");
     assert!(r.put("../escape.pdf", vec![1]).await.is_err());
+    assert!(
+        matches!(
+            r.get("../escape.pdf").await,
+            Err(PortError::Precondition(_))
+        ),
+        "get refuses a key outside receipts/"
+    );
 }
 
 pub async fn notifier_records_each_event_once(n: &dyn Notifier) {

@@ -330,17 +330,6 @@ variable "log_level" {
   }
 }
 
-variable "presign_secs" {
-  description = "aws.presign_secs: lifetime of presigned receipt URLs."
-  type        = number
-  default     = 300
-
-  validation {
-    condition     = var.presign_secs >= 1 && var.presign_secs <= 604800
-    error_message = "presign_secs must be between 1 and 604800."
-  }
-}
-
 variable "admin_api_keys_ssm_parameter" {
   description = "Name of an SSM SecureString parameter holding the admin API keys, comma-separated (each >= 16 characters). User data reads it at boot into /etc/orderflow/orderflow.env (ORDERFLOW__AUTH__ADMIN_API_KEYS), so no key is in user data or Terraform state. Null: admin endpoints closed."
   type        = string

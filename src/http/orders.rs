@@ -8,8 +8,7 @@ use super::{request_id, AppState};
 use crate::domain::order::OrderError;
 use crate::domain::{IdempotencyKey, Money, NewOrder, Order, OrderId, OrderStatus, PricedLine};
 use crate::ports::{
-    IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, PortError, ReceiptLink,
-    StoredResponse,
+    IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, PortError, StoredResponse,
 };
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -641,6 +640,10 @@ pub async fn list_orders(
 }
 
 /// GET /api/orders/{order_id}/receipt
+///
+/// The PDF bytes themselves on both families, read with `ReceiptStore::get`: the storefront
+/// fetches this with its bearer token and makes a blob of it, so the answer must come from
+/// this origin (a redirect to S3 would be followed cross-origin, without CORS headers).
 #[utoipa::path(
     get,
     path = "/api/orders/{order_id}/receipt",
@@ -648,10 +651,12 @@ pub async fn list_orders(
     params(("order_id" = String, Path, description = "The order id")),
     security(("order_token" = []), ("admin_key" = [])),
     responses(
-        (status = 200, description = "The PDF receipt (embedded backend)", content_type = "application/pdf", body = super::openapi::Pdf),
-        (status = 302, description = "A short-lived presigned S3 URL of the PDF (aws backend)",
-            headers(("Location" = String, description = "Presigned URL"))),
-        (status = 404, description = "No such order, or not yours", body = ErrorResponse),
+        (status = 200, description = "The PDF receipt", content_type = "application/pdf", body = super::openapi::Pdf,
+            headers(
+                ("Content-Disposition" = String, description = "`inline; filename=\"receipt-{orderId}.pdf\"`"),
+                ("Cache-Control" = String, description = "`private, no-store`"),
+            )),
+        (status = 404, description = "No such order, or not yours; or the order is COMPLETED but its receipt is no longer stored (expired after the bucket's retention, or deleted)", body = ErrorResponse),
         (status = 409, description = "`RECEIPT_NOT_READY`: the order is not COMPLETED yet", body = ErrorResponse),
         (status = 503, description = "The receipt store does not answer; retry", body = ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds"))),
@@ -672,20 +677,27 @@ pub async fn get_receipt(
             })
         }
     };
-    match state.services.receipts.link(&key).await? {
-        ReceiptLink::Inline(bytes) => Ok(HttpResponse::Ok()
-            .content_type("application/pdf")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"receipt-{}.pdf\"", order.order_id),
-            ))
-            .insert_header((header::CACHE_CONTROL, "private, no-store"))
-            .body(bytes)),
-        ReceiptLink::Redirect(url) => Ok(HttpResponse::Found()
-            .insert_header((header::LOCATION, url))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish()),
-    }
+    let bytes = match state.services.receipts.get(&key).await {
+        Ok(bytes) => bytes,
+        // The worker stores the receipt before the order becomes COMPLETED, and both stores
+        // read their own writes: a missing receipt was deleted (the S3 lifecycle expires
+        // receipts after their retention, or an operator removed it). Retrying cannot help.
+        Err(PortError::NotFound(_)) => {
+            tracing::warn!(order_id = %order.order_id, key = %key, "receipt of a COMPLETED order is not stored");
+            return Err(ApiError::NotFound(
+                "this order's receipt is no longer stored".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"receipt-{}.pdf\"", order.order_id),
+        ))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(bytes))
 }
 
 #[cfg(test)]

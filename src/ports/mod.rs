@@ -15,7 +15,7 @@ pub use mailer::Mailer;
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
 pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
 pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};
-pub use receipts::{ReceiptLink, ReceiptStore};
+pub use receipts::ReceiptStore;
 pub use store::{
     IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage, OrderStore, Reservation, StoredResponse,
 };

@@ -103,7 +103,6 @@ run "minimums" {
   variables {
     worker_concurrency           = 1
     max_receive_count            = 1
-    presign_secs                 = 1
     rate_limit_enabled           = false
     rate_limit_orders_per_minute = 1
     rate_limit_burst             = 1
@@ -117,7 +116,6 @@ run "maximums" {
   variables {
     worker_concurrency           = 256
     max_receive_count            = 1000
-    presign_secs                 = 604800
     rate_limit_orders_per_minute = 100000
     rate_limit_burst             = 100000
     message_retention_secs       = 1209600

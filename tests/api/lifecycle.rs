@@ -190,3 +190,68 @@ async fn a_stale_price_is_refused_with_price_changed() {
         "a matching price (as a number) is accepted"
     );
 }
+
+/// The receipt route answers the stored PDF's bytes itself (the storefront fetches it and
+/// makes a blob: no redirect to another origin), inline, with its file name, never cached
+/// by a shared cache.
+#[tokio::test]
+async fn the_receipt_route_serves_the_stored_pdf_bytes() {
+    let app = spawn_app().await;
+    let (created, done) = app.place_and_finish(&order_body("sku-mug", 1)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let id = created["orderId"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/orders/{id}/receipt")))
+        .bearer_auth(created["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(
+        headers["content-disposition"],
+        format!("inline; filename=\"receipt-{id}.pdf\"").as_str()
+    );
+    assert_eq!(headers["cache-control"], "private, no-store");
+    assert!(!headers.contains_key("location"), "not a redirect");
+    let pdf = res.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let stored = app
+        .services
+        .receipts
+        .get(&format!("receipts/{id}.pdf"))
+        .await
+        .unwrap();
+    assert_eq!(pdf.as_ref(), stored.as_slice(), "the stored bytes");
+}
+
+/// A COMPLETED order whose receipt is no longer stored (expired, deleted) answers a JSON 404
+/// saying so: no 500, and no 503 that would have the client retry for nothing.
+#[tokio::test]
+async fn a_completed_order_without_its_stored_receipt_answers_404() {
+    let app = spawn_app().await;
+    let (created, done) = app.place_and_finish(&order_body("sku-mug", 1)).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let id = created["orderId"].as_str().unwrap();
+    std::fs::remove_file(app.data_dir.path().join(format!("receipts/{id}.pdf"))).unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/orders/{id}/receipt")))
+        .bearer_auth(created["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("receipt is no longer stored"),
+        "{body}"
+    );
+}

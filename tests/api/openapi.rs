@@ -179,6 +179,14 @@ async fn order_answers_match_the_document() {
     let receipt = c.check("get", "/api/orders/{order_id}/receipt", res).await;
     assert_eq!(receipt.status, 200);
     assert!(receipt.body.starts_with(b"%PDF"));
+    let documented = c.doc()["paths"]["/api/orders/{order_id}/receipt"]["get"]["responses"]
+        .as_object()
+        .unwrap();
+    assert!(
+        !documented.keys().any(|s| s.starts_with('3')),
+        "the receipt is served, never redirected: {:?}",
+        documented.keys().collect::<Vec<_>>()
+    );
 
     let res = app.get_as_admin("/api/orders?limit=5").await;
     assert_eq!(c.check("get", "/api/orders", res).await.status, 200);

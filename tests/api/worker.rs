@@ -174,9 +174,6 @@ impl orderflow::ports::ReceiptStore for FlakyReceipts {
     async fn exists(&self, key: &str) -> orderflow::ports::PortResult<bool> {
         self.inner.exists(key).await
     }
-    async fn link(&self, key: &str) -> orderflow::ports::PortResult<orderflow::ports::ReceiptLink> {
-        self.inner.link(key).await
-    }
     async fn get(&self, key: &str) -> orderflow::ports::PortResult<Vec<u8>> {
         self.inner.get(key).await
     }

@@ -274,11 +274,31 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
         .send()
         .await
         .unwrap();
+    // The storefront fetches this with its bearer token and makes a blob of it: the bytes
+    // must come from this origin, not from a redirect to S3 (followed cross-origin, no CORS).
+    assert_eq!(receipt.status(), 200, "the API serves the receipt itself");
+    assert_eq!(receipt.headers()["content-type"], "application/pdf");
     assert_eq!(
-        receipt.status(),
-        302,
-        "receipts redirect to a presigned URL"
+        receipt.headers()["content-disposition"],
+        format!("inline; filename=\"receipt-{id}.pdf\"").as_str()
     );
+    assert_eq!(receipt.headers()["cache-control"], "private, no-store");
+    assert!(!receipt.headers().contains_key("location"));
+    let pdf = receipt.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    let stored = orderflow::adapters::aws::s3_client(&sdk, &settings.aws)
+        .get_object()
+        .bucket(&settings.aws.receipts_bucket)
+        .key(format!("receipts/{id}.pdf"))
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(pdf, stored, "the bytes of the S3 object");
     let mut delivered = Vec::new();
     for _ in 0..50 {
         delivered.extend(drain(&sdk, &events).await);

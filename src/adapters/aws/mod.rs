@@ -5,7 +5,7 @@
 //! |----------------|-------------------|-------------------------------------------|
 //! | OrderQueue     | [`SqsQueue`]      | SQS queue + dead-letter queue             |
 //! | OrderStore     | [`DynamoStore`]   | DynamoDB orders, products and state tables|
-//! | ReceiptStore   | [`S3Receipts`]    | S3 `receipts/{orderId}.pdf`, presigned GET|
+//! | ReceiptStore   | [`S3Receipts`]    | S3 `receipts/{orderId}.pdf` (GetObject)   |
 //! | Notifier       | [`SnsNotifier`]   | SNS events and alarms topics              |
 //! | PaymentGateway | [`DynamoGateway`] | simulated gateway, ledger in DynamoDB     |
 //! | Mailer         | [`SesMailer`]     | SES v2 raw e-mail (when `aws.email_from`) |
@@ -175,7 +175,6 @@ pub fn services_counted(
         receipts: Arc::new(S3Receipts::new(
             s3.clone(),
             settings.receipts_bucket.clone(),
-            Duration::from_secs(settings.presign_secs),
         )),
         notifier: Arc::new(SnsNotifier::new(
             client!(aws_sdk_sns),

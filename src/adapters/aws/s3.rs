@@ -1,28 +1,21 @@
-//! S3 receipt store: `receipts/{orderId}.pdf`, server-side encrypted; clients get a
-//! short-lived presigned GET URL.
+//! S3 receipt store: `receipts/{orderId}.pdf`, server-side encrypted. The API reads a
+//! receipt with GetObject and serves the bytes itself (same origin as the storefront).
 
 use super::sdk_err;
-use crate::ports::{PortError, PortResult, ReceiptLink, ReceiptStore};
+use crate::ports::{PortError, PortResult, ReceiptStore};
 use async_trait::async_trait;
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
-use std::time::Duration;
 
 pub struct S3Receipts {
     client: Client,
     bucket: String,
-    presign: Duration,
 }
 
 impl S3Receipts {
-    pub fn new(client: Client, bucket: String, presign: Duration) -> Self {
-        S3Receipts {
-            client,
-            bucket,
-            presign,
-        }
+    pub fn new(client: Client, bucket: String) -> Self {
+        S3Receipts { client, bucket }
     }
 }
 
@@ -90,26 +83,5 @@ impl ReceiptStore for S3Receipts {
             .await
             .map_err(|e| PortError::Unavailable(format!("s3 GetObject body: {e}")))?;
         Ok(bytes.into_bytes().to_vec())
-    }
-
-    async fn link(&self, key: &str) -> PortResult<ReceiptLink> {
-        if !self.exists(key).await? {
-            return Err(PortError::NotFound(key.to_owned()));
-        }
-        let config = PresigningConfig::expires_in(self.presign)
-            .map_err(|e| PortError::Unexpected(e.into()))?;
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .response_content_disposition(format!(
-                "inline; filename=\"{}\"",
-                key.trim_start_matches("receipts/").replace(".pdf", "") + "-receipt.pdf"
-            ))
-            .presigned(config)
-            .await
-            .map_err(|e| sdk_err("s3 presign GetObject", e))?;
-        Ok(ReceiptLink::Redirect(req.uri().to_owned()))
     }
 }

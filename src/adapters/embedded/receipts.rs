@@ -3,7 +3,7 @@
 
 use super::files::DurableDir;
 
-use crate::ports::{PortError, PortResult, ReceiptLink, ReceiptStore};
+use crate::ports::{PortError, PortResult, ReceiptStore};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,10 +53,6 @@ impl ReceiptStore for FileReceiptStore {
     async fn exists(&self, key: &str) -> PortResult<bool> {
         let path = self.path(key)?;
         tokio::fs::try_exists(&path).await.map_err(io_err)
-    }
-
-    async fn link(&self, key: &str) -> PortResult<ReceiptLink> {
-        self.get(key).await.map(ReceiptLink::Inline)
     }
 
     async fn get(&self, key: &str) -> PortResult<Vec<u8>> {
