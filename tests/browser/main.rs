@@ -17,6 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+mod rehearsal;
+
 struct Driver {
     url: String,
     _child: Mutex<Child>,
@@ -69,17 +71,34 @@ async fn driver() -> Option<&'static Driver> {
 }
 
 async fn browser(downloads: &Path) -> Option<Client> {
+    browser_with(downloads, &[]).await
+}
+
+/// A Chromium session with extra command-line switches (e.g. `--host-resolver-rules`).
+async fn browser_with(downloads: &Path, extra: &[String]) -> Option<Client> {
     let d = driver().await?;
     let profile = tempfile::tempdir().unwrap().keep();
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--window-size=1280,1000",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.extend(extra.iter().cloned());
     let caps = serde_json::json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-quic", "--no-first-run", "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.display()),
-            ],
+            "args": args,
             "prefs": {
                 "download.default_directory": downloads.display().to_string(),
                 "download.prompt_for_download": false
