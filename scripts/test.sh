@@ -2,10 +2,12 @@
 # The whole test suite: installs what the tests need where it is missing, then runs
 # formatting, lints and every test. `.ci/run` runs exactly this.
 #
-# Needs: the Rust toolchain and python3. Installs where missing: poppler-utils (pdftotext,
-# to read receipt PDFs), chromium and chromium-driver (browser tests; Debian's, never a
-# downloaded browser) via apt, and moto's AWS emulator (`moto[server]` from PyPI, into
-# ./.venv-moto). With CI=true a tool that cannot be installed is a failure, never a skip.
+# Needs: the Rust toolchain, python3, terraform with a provider mirror (see
+# scripts/check-deploy.sh), root for the rehearsal. Installs where missing: poppler-utils
+# (pdftotext, to read receipt PDFs), chromium and chromium-driver (browser tests; Debian's,
+# never a downloaded browser) via apt, and moto's AWS emulator (`moto[server]` from PyPI,
+# into ./.venv-moto); check-deploy.sh and rehearse-deploy.sh install their own tools. With
+# CI=true a tool that cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +66,20 @@ log "cargo test"
 cargo test --all-targets
 cargo test --doc
 
-log "deploy checks (packer, terraform references, checkov, systemd, shellcheck, user-data config)"
+log "deploy checks (packer, terraform fmt/validate/test, references, checkov, systemd, shellcheck, user-data config)"
 scripts/check-deploy.sh
+
+# The deploy path for real, on this machine: terraform apply against moto, the image booted
+# under systemd, two instances behind HAProxy, the browser journey, 500 orders through
+# restarts and a replacement, terraform destroy (docs/operations.md). Needs root.
+log "deployment rehearsal (scripts/rehearse-deploy.sh)"
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/rehearse-deploy.sh
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: the deployment rehearsal needs root (network namespaces, systemd-nspawn); CI must run it" >&2
+    exit 1
+else
+    echo "warning: not root: the deployment rehearsal is SKIPPED (run: sudo scripts/rehearse-deploy.sh)" >&2
+fi
 
 log "all tests passed"
