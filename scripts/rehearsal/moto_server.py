@@ -43,8 +43,12 @@ from werkzeug.serving import run_simple  # noqa: E402
 
 if "RedriveAllowPolicy" not in sqs_models.Queue.BASE_ATTRIBUTES:
     sqs_models.Queue.BASE_ATTRIBUTES.append("RedriveAllowPolicy")
-    # Read by Queue.attributes for queues that never set it.
-    sqs_models.Queue.redrive_allow_policy = None
+    # None for queues that never set it; setting "" removes it, as on AWS (the provider's
+    # delete sets "" and waits for the attribute to go).
+    sqs_models.Queue.redrive_allow_policy = property(
+        lambda self: self.__dict__.get("_redrive_allow_policy"),
+        lambda self, value: self.__dict__.__setitem__("_redrive_allow_policy", value or None),
+    )
 
 from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
