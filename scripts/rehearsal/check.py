@@ -428,7 +428,12 @@ def cmd_empty(args):
     left += [f"alarm {a['AlarmName']}" for a in client(args, "cloudwatch").describe_alarms()["MetricAlarms"]]
     left += [f"e-mail identity {i['IdentityName']}" for i in client(args, "sesv2").list_email_identities()["EmailIdentities"]]
     kms = client(args, "kms")
+    # moto makes the AWS-managed keys (alias/aws/dynamodb, …) on first use and reports them
+    # as customer keys: they are the account's, not the stack's.
+    aws_managed = {a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/") and "TargetKeyId" in a}
     for k in kms.list_keys()["Keys"]:
+        if k["KeyId"] in aws_managed:
+            continue
         meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
         if meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] not in ("PendingDeletion",):
             left.append(f"kms key {k['KeyId']} ({meta['KeyState']})")
