@@ -786,9 +786,10 @@ pub async fn receipts_roundtrip(r: &dyn ReceiptStore) {
     );
 }
 
-pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
+/// A completed order's event for a fresh order id.
+pub fn sample_event() -> OrderEvent {
     let order_id = OrderId::generate().to_string();
-    let event = OrderEvent {
+    OrderEvent {
         event_id: format!("{order_id}:OrderCompleted"),
         event_type: EventType::OrderCompleted,
         order_id: order_id.clone(),
@@ -799,7 +800,11 @@ pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
         total: Money::new(100, Currency::USD),
         receipt_key: Some(format!("receipts/{order_id}.pdf")),
         occurred_at: Utc::now(),
-    };
+    }
+}
+
+pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
+    let event = sample_event();
     // The worker's first publish skips the duplicate check; later ones must still drop it.
     n.publish_new(&event).await.unwrap();
     n.publish(&event).await.unwrap();

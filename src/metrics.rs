@@ -26,6 +26,7 @@ pub const ORDERS_FAILED: &str = "orderflow_orders_failed_total";
 pub const PAYMENTS_PROCESSED: &str = "orderflow_payments_processed_total";
 pub const NOTIFICATIONS_SENT: &str = "orderflow_notifications_sent_total";
 pub const EMAILS_REJECTED: &str = "orderflow_emails_rejected_total";
+pub const EFFECTS_RETAKEN: &str = "orderflow_effects_retaken_total";
 pub const MESSAGES_RETRIED: &str = "orderflow_messages_retried_total";
 pub const MESSAGES_DEAD_LETTERED: &str = "orderflow_messages_dead_lettered_total";
 pub const ORDERS_REQUEUED: &str = "orderflow_orders_requeued_total";
@@ -109,6 +110,10 @@ fn describe() {
         "Customer e-mails the mail service refused for good (not retried; the order stands)"
     );
     describe_counter!(
+        EFFECTS_RETAKEN,
+        "E-mails and order events sent again after an earlier sender died between the service accepting them and recording it: each may have reached its recipient twice"
+    );
+    describe_counter!(
         MESSAGES_RETRIED,
         "Deliveries left on the queue for a retry after an error"
     );
@@ -172,6 +177,10 @@ pub fn notification(kind: &'static str) {
 /// A customer e-mail refused for good (`PortError::Rejected`).
 pub fn email_rejected() {
     counter!(EMAILS_REJECTED).increment(1);
+}
+
+pub fn effect_retaken(kind: &'static str) {
+    counter!(EFFECTS_RETAKEN, "kind" => kind).increment(1);
 }
 
 pub fn message_retried() {

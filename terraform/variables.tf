@@ -367,6 +367,12 @@ variable "receipts_retention_days" {
   }
 }
 
+variable "events_topic_fifo" {
+  description = "Order events on an SNS FIFO topic: SNS drops an event a worker publishes again within 5 minutes (after a crash between publishing and recording it), but only SQS queues can subscribe. false: a standard topic (Lambda, HTTPS, e-mail subscribers), where a subscriber may see an eventId twice and must drop it. Changing it replaces the topic and its subscriptions."
+  type        = bool
+  default     = true
+}
+
 variable "alarm_email" {
   description = "E-mail address subscribed to the alarms topic (confirm the subscription e-mail). Null: no subscription."
   type        = string

@@ -111,9 +111,13 @@ def cmd_target_group(args):
     print(f"HC_UNHEALTHY={tg['UnhealthyThresholdCount']}")
     print(f"HC_MATCHER={tg['Matcher']['HttpCode']}")
     print(f"DEREG_DELAY={attrs.get('deregistration_delay.timeout_seconds', '300')}")
-    # The events subscriber the checks read (an SQS queue on the events topic, raw delivery).
+    # The events subscriber the checks read (an SQS queue on the events topic, raw delivery;
+    # a FIFO queue on a FIFO topic, as AWS requires).
     sqs = client(args, "sqs")
-    url = sqs.create_queue(QueueName=SUBSCRIBER_QUEUE)["QueueUrl"]
+    if out["events_topic_arn"].endswith(".fifo"):
+        url = sqs.create_queue(QueueName=SUBSCRIBER_QUEUE + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    else:
+        url = sqs.create_queue(QueueName=SUBSCRIBER_QUEUE)["QueueUrl"]
     qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     client(args, "sns").subscribe(
         TopicArn=out["events_topic_arn"],
@@ -265,6 +269,13 @@ def cmd_load(args):
 # --- the judge ------------------------------------------------------------------------
 
 
+def subscriber_queue_url(sqs):
+    urls = sqs.list_queues(QueueNamePrefix=SUBSCRIBER_QUEUE).get("QueueUrls", [])
+    if len(urls) != 1:
+        sys.exit(f"expected one events subscriber queue, found {urls}")
+    return urls[0]
+
+
 def drain_queue(sqs, url):
     bodies = []
     empty = 0
@@ -352,7 +363,7 @@ def cmd_verify(args):
 
     # 5. Events on SNS, as the subscriber queue received them.
     sqs = client(args, "sqs")
-    url = sqs.get_queue_url(QueueName=SUBSCRIBER_QUEUE)["QueueUrl"]
+    url = subscriber_queue_url(sqs)
     deliveries = collections.Counter()
     kinds = collections.defaultdict(set)
     for body in drain_queue(sqs, url):
@@ -404,7 +415,7 @@ def cmd_empty(args):
     left = []
     sqs = client(args, "sqs")
     for url in sqs.list_queues().get("QueueUrls", []):
-        if url.endswith("/" + SUBSCRIBER_QUEUE):
+        if url.rsplit("/", 1)[-1] in (SUBSCRIBER_QUEUE, SUBSCRIBER_QUEUE + ".fifo"):
             sqs.delete_queue(QueueUrl=url)
         else:
             left.append(f"queue {url}")

@@ -1,6 +1,6 @@
 """moto's server as the AWS endpoint of the deploy rehearsal (scripts/rehearse-deploy.sh).
 
-Plain `moto_server` plus two changes, each for a documented moto limitation:
+Plain `moto_server` plus these changes, each for a documented moto limitation:
 
 1. DynamoDB requests are served one at a time. moto's TransactWriteItems deep-copies the
    tables it touches and, when a transaction is cancelled (idempotent writes cancel all the
@@ -22,6 +22,9 @@ Plain `moto_server` plus two changes, each for a documented moto limitation:
 4. Auto Scaling answers StartInstanceRefresh and DescribeInstanceRefreshes (moto 5.x has
    neither, and the provider retries the 500 forever when a launch template change starts
    a refresh). The emulator runs no instances, so a refresh succeeds at once.
+
+5. SNS reports a FIFO topic's `FifoThroughputScope` (moto 5.x keeps it but leaves it out of
+   GetTopicAttributes, so every plan wanted to set it again).
 
 AWS-managed IAM policies are loaded (MOTO_IAM_LOAD_MANAGED_POLICIES), as in a real account.
 `GET /rehearsal/ses/sent` lists the e-mails SES accepted (moto keeps them in memory; AWS
@@ -74,6 +77,23 @@ _REFRESHES = {}
 if not hasattr(AutoScalingResponse, "start_instance_refresh"):
     AutoScalingResponse.start_instance_refresh = _start_instance_refresh
     AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes
+
+from moto.sns.responses import SNSResponse  # noqa: E402
+
+_get_topic_attributes = SNSResponse.get_topic_attributes
+
+
+def _get_topic_attributes_with_fifo_scope(self):
+    # moto keeps FifoThroughputScope (set on create) but does not report it, so the provider
+    # would plan to set it again on every apply.
+    res = _get_topic_attributes(self)
+    scope = getattr(self.backend.get_topic(self._get_param("TopicArn")), "fifo_throughput_scope", None)
+    if scope:
+        res.result["Attributes"]["FifoThroughputScope"] = scope
+    return res
+
+
+SNSResponse.get_topic_attributes = _get_topic_attributes_with_fifo_scope
 
 from moto.iam import access_control  # noqa: E402
 

@@ -283,3 +283,31 @@ run "admin_keys_customer_managed_key" {
     error_message = "kms:Decrypt on the parameter's key"
   }
 }
+
+# The events topic is FIFO unless asked otherwise (the worker deduplicates by event id there).
+run "events_topic_fifo" {
+  command = plan
+
+  assert {
+    condition     = aws_sns_topic.events.fifo_topic && endswith(aws_sns_topic.events.name, ".fifo") && aws_sns_topic.events.fifo_throughput_scope == "MessageGroup"
+    error_message = "the events topic is a FIFO topic with per-group deduplication by default"
+  }
+
+  assert {
+    condition     = !coalesce(aws_sns_topic.alarms.fifo_topic, false)
+    error_message = "the alarms topic stays standard: e-mail subscribers"
+  }
+}
+
+run "events_topic_standard" {
+  command = plan
+
+  variables {
+    events_topic_fifo = false
+  }
+
+  assert {
+    condition     = !aws_sns_topic.events.fifo_topic && !endswith(aws_sns_topic.events.name, ".fifo")
+    error_message = "events_topic_fifo = false gives a standard topic"
+  }
+}

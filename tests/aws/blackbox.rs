@@ -2,7 +2,7 @@
 //! by `orderflow bootstrap`: the whole flow, the DLQ alarm and a redrive.
 
 use crate::moto::moto;
-use aws_sdk_sqs::types::QueueAttributeName;
+use crate::subscribe;
 use orderflow::adapters::aws::services_with;
 use orderflow::config::Settings;
 use orderflow::conformance::eventually;
@@ -38,38 +38,6 @@ fn orderflow(args: &[&str], env: &[(&str, String)], log: &Path) -> Command {
         c.env(k, v);
     }
     c
-}
-
-/// A queue subscribed to `topic`; returns its URL.
-async fn subscribe(sdk: &aws_config::SdkConfig, topic: &str, name: &str) -> String {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    aws_sdk_sns::Client::new(sdk)
-        .subscribe()
-        .topic_arn(topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .unwrap();
-    url
 }
 
 /// Everything delivered to a subscription queue so far (SNS JSON envelopes).

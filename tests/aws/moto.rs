@@ -5,6 +5,12 @@
 //! Found as `$MOTO_SERVER`, else `.venv-moto/bin/moto_server` (what `scripts/test.sh`
 //! installs), else `moto_server` on PATH. Missing: the tests are skipped with a warning,
 //! except with `CI=true`, where that is a failure.
+//!
+//! When moto was installed into a virtualenv (the `python` beside `moto_server`), the server
+//! is the rehearsal's launcher, `scripts/rehearsal/moto_server.py`: the same moto, with
+//! DynamoDB served one request at a time. moto evaluates a conditional write and applies it
+//! without a lock, so two concurrent conditional writes can both win there; the send-once
+//! leases and the other exact-count tests need DynamoDB's atomicity.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use orderflow::config::AwsSettings;
@@ -57,14 +63,22 @@ pub async fn moto() -> Option<&'static Moto> {
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::env::temp_dir().join(format!("orderflow-moto-{port}.log"));
+        let python = server.with_file_name("python");
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/rehearsal/moto_server.py");
+        let command: Vec<std::ffi::OsString> = if python.is_file() {
+            vec![python.into(), launcher.into(), "--host".into(), "127.0.0.1".into(), "--port".into()]
+        } else {
+            vec![server.clone().into(), "-H".into(), "127.0.0.1".into(), "-p".into()]
+        };
         // Not waited on: the shell ends, and takes moto with it, when our process exits.
         #[allow(clippy::zombie_processes)]
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; read _; kill $pid"#)
-            .arg(&server)
-            .arg(port.to_string())
+            .arg(r#"log="$1"; shift; "$@" >"$log" 2>&1 & pid=$!; read _; kill $pid"#)
+            .arg("sh")
             .arg(&log)
+            .args(&command)
+            .arg(port.to_string())
             .stdin(Stdio::piped())
             .spawn()
             .expect("starting moto_server");

@@ -211,7 +211,10 @@ pub async fn bootstrap(
 
     let events_topic_arn = sns
         .create_topic()
-        .name(format!("{p}-events"))
+        // FIFO, as terraform makes it: SNS drops a repeated event id for 5 minutes.
+        .name(format!("{p}-events.fifo"))
+        .attributes("FifoTopic", "true")
+        .attributes("FifoThroughputScope", "MessageGroup")
         .send()
         .await
         .context("creating the events topic")?

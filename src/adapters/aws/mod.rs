@@ -19,6 +19,7 @@ mod batch;
 mod bootstrap;
 mod counter;
 mod dynamo;
+mod once;
 mod s3;
 mod ses;
 mod sns;
@@ -159,6 +160,12 @@ pub fn services_counted(
         }};
     }
     let dynamo: aws_sdk_dynamodb::Client = client!(aws_sdk_dynamodb);
+    // A send-once lease outlives the longest send: the SDK gives up on a call by then.
+    let markers = once::Markers::new(
+        dynamo.clone(),
+        settings.state_table.clone(),
+        Duration::from_millis(settings.operation_timeout_ms.saturating_mul(2)),
+    );
     let s3 = s3_client_counted(sdk, settings, counter.as_ref());
     crate::app::Services {
         queue: Arc::new(SqsQueue::new(
@@ -178,8 +185,7 @@ pub fn services_counted(
         )),
         notifier: Arc::new(SnsNotifier::new(
             client!(aws_sdk_sns),
-            dynamo.clone(),
-            settings.state_table.clone(),
+            markers.clone(),
             settings.events_topic_arn.clone(),
             settings.alarms_topic_arn.clone(),
             EventArchive::start(s3, settings.receipts_bucket.clone()),
@@ -189,11 +195,7 @@ pub fn services_counted(
             settings.state_table.clone(),
         )),
         mailer: match &settings.email_from {
-            Some(_) => Arc::new(SesMailer::new(
-                client!(aws_sdk_sesv2),
-                dynamo,
-                settings.state_table.clone(),
-            )),
+            Some(_) => Arc::new(SesMailer::new(client!(aws_sdk_sesv2), markers)),
             None => Arc::new(MailDisabled),
         },
     }

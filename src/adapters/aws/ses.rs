@@ -1,11 +1,13 @@
-//! SES mailer (aws-sdk-sesv2): sends the MIME message raw, once per message key (a marker
-//! in the state table, written after SES accepted the message).
+//! SES mailer (aws-sdk-sesv2): sends the MIME message raw, once per message key: a lease on
+//! `mail#<key>` in the state table before sending, `sent` after SES accepted it (see
+//! [`super::once`]). SES cannot deduplicate, so a worker that dies between SES accepting a
+//! message and the marker leaves the one window for a second, identical e-mail.
 
-use super::{now_ms, sdk_err};
+use super::once::{Claim, Markers};
+use super::sdk_err;
 use crate::domain::mail::MailMessage;
 use crate::ports::{Mailer, PortError, PortResult};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
@@ -15,41 +17,36 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 
 pub struct SesMailer {
     ses: aws_sdk_sesv2::Client,
-    dynamo: aws_sdk_dynamodb::Client,
-    state: String,
+    markers: Markers,
 }
 
 impl SesMailer {
-    pub fn new(
-        ses: aws_sdk_sesv2::Client,
-        dynamo: aws_sdk_dynamodb::Client,
-        state: String,
-    ) -> Self {
-        SesMailer { ses, dynamo, state }
+    pub(crate) fn new(ses: aws_sdk_sesv2::Client, markers: Markers) -> Self {
+        SesMailer { ses, markers }
     }
 }
 
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, message: &MailMessage) -> PortResult<()> {
-        let pk = AttributeValue::S(format!("mail#{}", message.key));
-        let seen = self
-            .dynamo
-            .get_item()
-            .table_name(&self.state)
-            .key("pk", pk.clone())
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("dynamodb GetItem (mail marker)", e))?;
-        if seen.item.is_some() {
+        let pk = format!("mail#{}", message.key);
+        let Claim::Mine {
+            owner,
+            retaken_from_ms,
+        } = self.markers.claim(&pk).await?
+        else {
             return Ok(());
+        };
+        if retaken_from_ms.is_some() {
+            // The earlier sender died between claiming and recording: it may have sent.
+            tracing::warn!(key = %message.key, "an earlier attempt at this e-mail never finished; sending it again may repeat it");
+            crate::metrics::effect_retaken("email");
         }
         let raw = RawMessage::builder()
             .data(Blob::new(message.to_mime(chrono::Utc::now())))
             .build()
             .map_err(|e| PortError::Unexpected(e.into()))?;
-        let out = self
+        let out = match self
             .ses
             .send_email()
             .from_email_address(&message.from)
@@ -57,17 +54,19 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().raw(raw).build())
             .send()
             .await
-            .map_err(send_err)?;
+        {
+            Ok(out) => out,
+            Err(e) => {
+                // SES answered with an error: it sent nothing, so the next attempt need not wait
+                // the lease out. A timeout or a lost connection may have sent: keep the lease.
+                if matches!(e, SdkError::ServiceError(_)) {
+                    self.markers.release(&pk, &owner).await;
+                }
+                return Err(send_err(e));
+            }
+        };
         tracing::info!(key = %message.key, ses_message_id = out.message_id().unwrap_or_default(), "customer e-mail sent");
-        self.dynamo
-            .put_item()
-            .table_name(&self.state)
-            .item("pk", pk)
-            .item("at", AttributeValue::N(now_ms().to_string()))
-            .send()
-            .await
-            .map_err(|e| sdk_err("dynamodb PutItem (mail marker)", e))?;
-        Ok(())
+        self.markers.sent(&pk).await
     }
 }
 

@@ -1,32 +1,48 @@
 //! SNS notifier: order events on the events topic (with an `eventType` message attribute),
 //! alarms on the alarms topic.
 //!
-//! SNS standard topics deliver at least once and cannot drop duplicates, so the adapter
-//! keeps a marker per event id in the state table: published events are not published
-//! again by a retried worker step. The marker is written after the publish succeeds, so a
-//! crash in between can only repeat an event (subscribers drop it by `eventId`), never lose it.
+//! Each event is published once where AWS allows:
+//! - a marker per event id in the state table ([`super::once`]): a retried worker step does not
+//!   publish a recorded event again. The marker is written after SNS accepted the publish, so a
+//!   crash in between can only repeat an event (subscribers drop it by `eventId`), never lose it;
+//! - on a FIFO events topic (an ARN ending in `.fifo`, what terraform creates), the event id is
+//!   the `MessageDeduplicationId` and the order id the `MessageGroupId`: SNS itself drops a
+//!   repeat within its 5-minute deduplication window, which covers that crash window whenever
+//!   the retry comes within 5 minutes (the queue's visibility timeout, at most 300 s, does).
+//!
 //! The worker publishes an order's event right after its own conditional write made the order
-//! final ([`Notifier::publish_new`]); no earlier publish can exist then, so the marker is not read.
+//! final ([`Notifier::publish_new`]); no earlier publish can exist then, so the marker is not
+//! claimed first (one request less per order). Any other publish claims it ([`Markers::claim`]).
 //!
 //! Order events go out in `PublishBatch` requests (up to 10 events, billed as one request per
 //! 64 KB): publishes arriving while the lanes are busy, or within a few milliseconds, share one.
 
 use super::batch::{all_failed, entry_results, Batcher, EntryFailure};
+use super::once::{Claim, Markers};
 use super::{now_ms, sdk_err, EventArchive};
 use crate::ports::{Alarm, Notifier, OrderEvent, PortError, PortResult};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use std::time::Duration;
 
 /// How long a lone event waits for company before its batch goes out.
 const EVENT_LINGER: Duration = Duration::from_millis(5);
 
-/// One SNS message: subject, body and its `eventType` attribute.
+/// SNS FIFO topics drop a repeated deduplication id published within this long of the first.
+const FIFO_DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// One SNS message: subject, body and its `eventType` attribute; on a FIFO topic also its
+/// group (the order) and deduplication id (the event).
 struct Outgoing {
     subject: String,
     kind: String,
     body: String,
+    fifo: Option<Fifo>,
+}
+
+struct Fifo {
+    group: String,
+    dedup: String,
 }
 
 fn event_type_attribute(kind: &str) -> PortResult<MessageAttributeValue> {
@@ -52,6 +68,8 @@ async fn publish_batch(
                 .subject(m.subject)
                 .message(m.body)
                 .message_attributes("eventType", attr)
+                .set_message_group_id(m.fifo.as_ref().map(|f| f.group.clone()))
+                .set_message_deduplication_id(m.fifo.map(|f| f.dedup))
                 .build()
                 .map_err(|e| PortError::Unexpected(e.into()))
         });
@@ -87,21 +105,22 @@ async fn publish_batch(
 pub struct SnsNotifier {
     sns: aws_sdk_sns::Client,
     events: Batcher<Outgoing, ()>,
-    dynamo: aws_sdk_dynamodb::Client,
-    state: String,
+    /// The events topic is a FIFO topic (its name ends in `.fifo`).
+    events_fifo: bool,
+    markers: Markers,
     alarms_topic: String,
     archive: EventArchive,
 }
 
 impl SnsNotifier {
-    pub fn new(
+    pub(crate) fn new(
         sns: aws_sdk_sns::Client,
-        dynamo: aws_sdk_dynamodb::Client,
-        state: String,
+        markers: Markers,
         events_topic: String,
         alarms_topic: String,
         archive: EventArchive,
     ) -> Self {
+        let events_fifo = events_topic.ends_with(".fifo");
         let (client, topic) = (sns.clone(), events_topic);
         let events = Batcher::start(2, 10, EVENT_LINGER, move |messages: Vec<Outgoing>| {
             let (client, topic) = (client.clone(), topic.clone());
@@ -110,35 +129,33 @@ impl SnsNotifier {
         SnsNotifier {
             sns,
             events,
-            dynamo,
-            state,
+            events_fifo,
+            markers,
             alarms_topic,
             archive,
         }
     }
 
-    async fn already_sent(&self, pk: &str) -> PortResult<bool> {
-        let out = self
-            .dynamo
-            .get_item()
-            .table_name(&self.state)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("dynamodb GetItem (event marker)", e))?;
-        Ok(out.item.is_some())
-    }
-
-    async fn mark_sent(&self, pk: &str) -> PortResult<()> {
-        self.dynamo
-            .put_item()
-            .table_name(&self.state)
-            .item("pk", AttributeValue::S(pk.to_owned()))
-            .item("at", AttributeValue::N(now_ms().to_string()))
-            .send()
-            .await
-            .map_err(|e| sdk_err("dynamodb PutItem (event marker)", e))?;
+    /// One order event on the events topic (batched), archived once SNS accepted it.
+    async fn send_event(&self, event: &OrderEvent) -> PortResult<()> {
+        let body = serde_json::to_string(event).map_err(|e| PortError::Unexpected(e.into()))?;
+        let subject: String = format!("{} {}", event.event_type.as_str(), event.order_id)
+            .chars()
+            .take(100)
+            .collect();
+        self.events
+            .call(Outgoing {
+                subject,
+                kind: event.event_type.as_str().to_owned(),
+                body,
+                fifo: self.events_fifo.then(|| Fifo {
+                    group: event.order_id.clone(),
+                    dedup: event.event_id.clone(),
+                }),
+            })
+            .await?;
+        tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), "order event published");
+        self.archive.add(event);
         Ok(())
     }
 
@@ -166,43 +183,52 @@ impl SnsNotifier {
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
-        if self
-            .already_sent(&format!("event#{}", event.event_id))
-            .await?
-        {
+        let pk = format!("event#{}", event.event_id);
+        let Claim::Mine {
+            owner,
+            retaken_from_ms,
+        } = self.markers.claim(&pk).await?
+        else {
             return Ok(());
+        };
+        if let Some(at) = retaken_from_ms {
+            // An earlier attempt died between claiming and recording: it may have published.
+            // Within the FIFO window SNS drops the repeat; outside it a subscriber may see it.
+            let within = self.events_fifo && now_ms() - at < FIFO_DEDUP_WINDOW.as_millis() as i64;
+            if !within {
+                tracing::warn!(event_id = %event.event_id, "an earlier publish of this event never finished; publishing it again may repeat it");
+                crate::metrics::effect_retaken("order_event");
+            }
         }
-        self.publish_new(event).await
+        if let Err(e) = self.send_event(event).await {
+            self.markers.release(&pk, &owner).await;
+            return Err(e);
+        }
+        self.markers.sent(&pk).await
     }
 
     async fn publish_new(&self, event: &OrderEvent) -> PortResult<()> {
-        let body = serde_json::to_string(event).map_err(|e| PortError::Unexpected(e.into()))?;
-        let subject: String = format!("{} {}", event.event_type.as_str(), event.order_id)
-            .chars()
-            .take(100)
-            .collect();
-        self.events
-            .call(Outgoing {
-                subject,
-                kind: event.event_type.as_str().to_owned(),
-                body,
-            })
-            .await?;
-        tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), "order event published");
-        self.archive.add(event);
-        self.mark_sent(&format!("event#{}", event.event_id)).await
+        self.send_event(event).await?;
+        self.markers
+            .sent(&format!("event#{}", event.event_id))
+            .await
     }
 
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()> {
         let pk = format!("alarm#{}", alarm.alarm_id);
-        if self.already_sent(&pk).await? {
+        let Claim::Mine { owner, .. } = self.markers.claim(&pk).await? else {
             return Ok(());
-        }
+        };
         let body = serde_json::to_string(alarm).map_err(|e| PortError::Unexpected(e.into()))?;
-        self.publish_json(&self.alarms_topic, &alarm.subject, "Alarm", body)
-            .await?;
+        if let Err(e) = self
+            .publish_json(&self.alarms_topic, &alarm.subject, "Alarm", body)
+            .await
+        {
+            self.markers.release(&pk, &owner).await;
+            return Err(e);
+        }
         tracing::warn!(alarm_id = %alarm.alarm_id, subject = %alarm.subject, "{}", alarm.message);
-        self.mark_sent(&pk).await
+        self.markers.sent(&pk).await
     }
 
     async fn flush(&self) -> PortResult<()> {
