@@ -1,7 +1,7 @@
 //! Liveness and readiness as the load balancer and the auto-scaling group see them.
 
-use crate::helpers::spawn_app_wrapped;
-use orderflow::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
+use crate::helpers::{spawn_app_wrapped, HookedQueue, QueueHook, QueueOp};
+use orderflow::ports::PortError;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,57 +11,31 @@ use std::time::Duration;
 const BACKEND_TEXT: &str =
     "AWS.SimpleQueueService.NonExistentQueue arn:aws:sqs:us-east-1:123456789012:secret-queue";
 
-/// A queue whose `depth` fails while `down` is set, counting the calls.
-struct SwitchableQueue {
-    inner: Arc<dyn OrderQueue>,
-    down: Arc<AtomicBool>,
-    depth_calls: Arc<AtomicUsize>,
-}
-
-#[async_trait::async_trait]
-impl OrderQueue for SwitchableQueue {
-    async fn send(&self, body: &str) -> PortResult<String> {
-        self.inner.send(body).await
-    }
-    async fn receive(&self, max: usize, wait: Duration) -> PortResult<Vec<Delivery>> {
-        self.inner.receive(max, wait).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> PortResult<()> {
-        self.inner.delete(receipt_handle).await
-    }
-    async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> PortResult<()> {
-        self.inner.extend_visibility(receipt_handle, timeout).await
-    }
-    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()> {
-        self.inner.dead_letter(delivery, reason).await
-    }
-    async fn redrive(&self, max: usize) -> PortResult<usize> {
-        self.inner.redrive(max).await
-    }
-    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<DeadLetter>> {
-        self.inner.peek_dead_letters(max).await
-    }
-    async fn depth(&self) -> PortResult<QueueDepth> {
-        self.depth_calls.fetch_add(1, Ordering::SeqCst);
-        // Slow enough that concurrent probes overlap with the check.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if self.down.load(Ordering::SeqCst) {
-            return Err(PortError::Unavailable(BACKEND_TEXT.into()));
-        }
-        self.inner.depth().await
-    }
-}
-
 #[tokio::test]
 async fn readiness_is_cached_single_flight_and_says_which_check_failed_without_detail() {
     let down = Arc::new(AtomicBool::new(true));
     let depth_calls = Arc::new(AtomicUsize::new(0));
     let (d, c) = (down.clone(), depth_calls.clone());
     let app = spawn_app_wrapped(&[], false, move |mut s| {
-        s.queue = Arc::new(SwitchableQueue {
+        // `depth` fails while `down` is set, counting the calls, slow enough that
+        // concurrent probes overlap with the check.
+        let hook: QueueHook = Arc::new(move |op| {
+            let (down, calls) = (d.clone(), c.clone());
+            Box::pin(async move {
+                if op != QueueOp::Depth {
+                    return Ok(());
+                }
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if down.load(Ordering::SeqCst) {
+                    return Err(PortError::Unavailable(BACKEND_TEXT.into()));
+                }
+                Ok(())
+            })
+        });
+        s.queue = Arc::new(HookedQueue {
             inner: s.queue.clone(),
-            down: d,
-            depth_calls: c,
+            hook,
         });
         s
     })

@@ -257,3 +257,75 @@ pub fn pdf_text(pdf: &[u8]) -> Option<String> {
         }
     }
 }
+
+/// The queue operations a [`HookedQueue`] hook sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueOp {
+    Send,
+    Depth,
+    Other,
+}
+
+/// A hook run before each queue operation: an error answers for the operation.
+pub type QueueHook = Arc<
+    dyn Fn(QueueOp) -> futures_util::future::BoxFuture<'static, orderflow::ports::PortResult<()>>
+        + Send
+        + Sync,
+>;
+
+/// The app's queue behind a hook that can fail or slow down an operation (the outage tests).
+pub struct HookedQueue {
+    pub inner: Arc<dyn orderflow::ports::OrderQueue>,
+    pub hook: QueueHook,
+}
+
+#[async_trait::async_trait]
+impl orderflow::ports::OrderQueue for HookedQueue {
+    async fn send(&self, body: &str) -> orderflow::ports::PortResult<String> {
+        (self.hook)(QueueOp::Send).await?;
+        self.inner.send(body).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> orderflow::ports::PortResult<Vec<orderflow::ports::Delivery>> {
+        (self.hook)(QueueOp::Other).await?;
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipt_handle: &str) -> orderflow::ports::PortResult<()> {
+        (self.hook)(QueueOp::Other).await?;
+        self.inner.delete(receipt_handle).await
+    }
+    async fn extend_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> orderflow::ports::PortResult<()> {
+        (self.hook)(QueueOp::Other).await?;
+        self.inner.extend_visibility(receipt_handle, timeout).await
+    }
+    async fn dead_letter(
+        &self,
+        delivery: &orderflow::ports::Delivery,
+        reason: &str,
+    ) -> orderflow::ports::PortResult<()> {
+        (self.hook)(QueueOp::Other).await?;
+        self.inner.dead_letter(delivery, reason).await
+    }
+    async fn redrive(&self, max: usize) -> orderflow::ports::PortResult<usize> {
+        (self.hook)(QueueOp::Other).await?;
+        self.inner.redrive(max).await
+    }
+    async fn peek_dead_letters(
+        &self,
+        max: usize,
+    ) -> orderflow::ports::PortResult<Vec<orderflow::ports::DeadLetter>> {
+        (self.hook)(QueueOp::Other).await?;
+        self.inner.peek_dead_letters(max).await
+    }
+    async fn depth(&self) -> orderflow::ports::PortResult<orderflow::ports::QueueDepth> {
+        (self.hook)(QueueOp::Depth).await?;
+        self.inner.depth().await
+    }
+}

@@ -1,7 +1,7 @@
 //! Idempotency-Key: one order per key, replays, mismatches, concurrency.
 
 use crate::helpers::{order_body, spawn_app, ADMIN_KEY};
-use orderflow::ports::{DeadLetter, Delivery, OrderQueue, PortError, PortResult, QueueDepth};
+use orderflow::ports::PortError;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -175,43 +175,6 @@ async fn a_key_still_in_flight_is_409_after_a_short_wait() {
     assert_eq!(app.post_order_with_key(&body, "k-busy").await.status(), 201);
 }
 
-/// A queue whose sends fail while `down` is set; everything else passes through.
-struct FlakyQueue {
-    inner: std::sync::Arc<dyn OrderQueue>,
-    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-#[async_trait::async_trait]
-impl OrderQueue for FlakyQueue {
-    async fn send(&self, body: &str) -> PortResult<String> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(PortError::Unavailable("queue down (test)".into()));
-        }
-        self.inner.send(body).await
-    }
-    async fn receive(&self, max: usize, wait: Duration) -> PortResult<Vec<Delivery>> {
-        self.inner.receive(max, wait).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> PortResult<()> {
-        self.inner.delete(receipt_handle).await
-    }
-    async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> PortResult<()> {
-        self.inner.extend_visibility(receipt_handle, timeout).await
-    }
-    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()> {
-        self.inner.dead_letter(delivery, reason).await
-    }
-    async fn redrive(&self, max: usize) -> PortResult<usize> {
-        self.inner.redrive(max).await
-    }
-    async fn peek_dead_letters(&self, max: usize) -> PortResult<Vec<DeadLetter>> {
-        self.inner.peek_dead_letters(max).await
-    }
-    async fn depth(&self) -> PortResult<QueueDepth> {
-        self.inner.depth().await
-    }
-}
-
 /// The order is recorded but its message cannot be sent: 503, and a retry with the same key
 /// sends it and answers with the same order, which then completes once.
 #[tokio::test]
@@ -219,9 +182,20 @@ async fn a_retry_after_a_failed_enqueue_sends_the_message_and_replays_the_order(
     let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = down.clone();
     let app = crate::helpers::spawn_app_wrapped(&[], true, move |mut s| {
-        s.queue = std::sync::Arc::new(FlakyQueue {
+        // Sends fail while `down` is set; everything else passes through.
+        let hook: crate::helpers::QueueHook = std::sync::Arc::new(move |op| {
+            let down = op == crate::helpers::QueueOp::Send
+                && flag.load(std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move {
+                if down {
+                    return Err(PortError::Unavailable("queue down (test)".into()));
+                }
+                Ok(())
+            })
+        });
+        s.queue = std::sync::Arc::new(crate::helpers::HookedQueue {
             inner: s.queue.clone(),
-            down: flag,
+            hook,
         });
         s
     })
