@@ -264,10 +264,17 @@ impl Worker {
             (order, made_final, rendered) = self.fulfil(order).await?;
         }
         self.announce(&order, made_final, rendered).await?;
-        Ok(Some(match (order.status, order.failure_reason) {
-            (OrderStatus::Failed, Some(r)) => StepOutcome::Failed(order.order_id.clone(), r),
-            _ => StepOutcome::Completed(order.order_id.clone()),
-        }))
+        // Only a final order lets its message go; anything else is retried (never deleted).
+        match (order.status, order.failure_reason) {
+            (OrderStatus::Failed, Some(r)) => {
+                Ok(Some(StepOutcome::Failed(order.order_id.clone(), r)))
+            }
+            (OrderStatus::Completed, _) => Ok(Some(StepOutcome::Completed(order.order_id.clone()))),
+            (status, _) => Err(PortError::Precondition(format!(
+                "order {} is {status} after processing, not final",
+                order.order_id
+            ))),
+        }
     }
 
     /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way); also

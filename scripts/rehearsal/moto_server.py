@@ -6,7 +6,13 @@ Plain `moto_server` plus these changes, each for a documented moto limitation:
    tables it touches and, when a transaction is cancelled (idempotent writes cancel all the
    time), restores those copies, wiping what concurrent requests wrote meanwhile. The
    rehearsal counts stock, orders and effects exactly, so DynamoDB must be linearizable.
-   SQS, SNS, S3 and the rest stay concurrent: workers long-poll SQS for up to 20 s.
+   SNS, S3 and the rest stay concurrent.
+   SQS operations run one at a time too (a lock around every SQSBackend method, see
+   serialize_sqs below): moto's SQS model has no lock of its own, and a DeleteMessage that
+   rebuilds the queue's message list while a SendMessage appends to it drops the new
+   message (acknowledged to the sender, never delivered, not in the DLQ). A long poll
+   holds the lock only while it looks at the queue, not while it waits, so workers still
+   long-poll for up to 20 s.
 2. SQS keeps the `RedriveAllowPolicy` queue attribute. moto 5.x drops it silently, so the
    provider's aws_sqs_queue_redrive_allow_policy waits forever for it to appear. moto does
    not enforce it (no emulated queue is refused as a redrive source).
@@ -34,8 +40,11 @@ Usage: moto_server.py --host 127.0.0.1 --port PORT
 """
 
 import argparse
+import functools
+import inspect
 import os
 import threading
+import time
 import uuid
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -52,6 +61,55 @@ if "RedriveAllowPolicy" not in sqs_models.Queue.BASE_ATTRIBUTES:
         lambda self: self.__dict__.get("_redrive_allow_policy"),
         lambda self, value: self.__dict__.__setitem__("_redrive_allow_policy", value or None),
     )
+
+
+
+def serialize_sqs():
+    """Every SQSBackend method under one lock (SNS deliveries to SQS go through them too).
+
+    moto 5.x SQS has no lock: Queue.delete_message rebuilds `_messages` from a copy and
+    assigns it back, so a message appended meanwhile by SendMessage/SendMessageBatch is
+    lost; concurrent receives can also hand out the same message twice. ReceiveMessage is
+    re-implemented as one locked pass at a time (moto's own code with WaitTimeSeconds=0)
+    with the long-poll wait outside the lock, so a waiting receive blocks nobody.
+    """
+    lock = threading.RLock()
+    backend = sqs_models.SQSBackend
+
+    def locked(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with lock:
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    for name, fn in list(vars(backend).items()):
+        if not name.startswith("_") and inspect.isfunction(fn) and name != "receive_message":
+            setattr(backend, name, locked(fn))
+
+    receive_one_pass = backend.receive_message
+
+    @functools.wraps(receive_one_pass)
+    def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names=None):
+        deadline = time.time() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:
+                result = receive_one_pass(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                queue = self.get_queue(queue_name)
+            remaining = deadline - time.time()
+            if result or remaining <= 0:
+                return result
+            # Wakes on a send (add_message notifies) or after at most a second.
+            queue.wait_for_messages(min(1.0, remaining))
+            if queue.messages:
+                # Visible messages another receive may take first: do not spin on them.
+                time.sleep(0.01)
+
+    backend.receive_message = receive_message
+
+
+serialize_sqs()
 
 from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
