@@ -1,11 +1,12 @@
 //! Wiring: picks the adapter family from config and hands out the ports as trait objects.
 
 use crate::adapters::embedded::{
-    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, EmlMailer, FileReceiptStore, SimulatedGateway,
+    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, EmlMailer, FileKeyRing, FileReceiptStore,
+    SimulatedGateway,
 };
 use crate::config::{Backend, Settings};
 use crate::ports::{
-    Mailer, Notifier, OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore,
+    KeyRing, Mailer, Notifier, OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore,
 };
 use anyhow::Context;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub struct Services {
     pub notifier: Arc<dyn Notifier>,
     pub payments: Arc<dyn PaymentGateway>,
     pub mailer: Arc<dyn Mailer>,
+    pub keys: Arc<dyn KeyRing>,
 }
 
 impl Services {
@@ -29,6 +31,12 @@ impl Services {
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Services> {
         let services = Self::open(settings).await?;
         services.seed_catalog(settings, &SEED_RETRY).await?;
+        // Fetched once here (aws: KMS), so a key the instance cannot read stops start-up
+        // instead of failing every keyed order.
+        SEED_RETRY
+            .run("loading the data key", || services.keys.data_key())
+            .await
+            .context("loading the data key")?;
         Ok(services)
     }
 
@@ -72,6 +80,7 @@ impl Services {
             notifier: Arc::new(EmbeddedNotifier::open(&dir.join("notifier.sqlite3"))?),
             payments: Arc::new(SimulatedGateway::open(&dir.join("payments.sqlite3"))?),
             mailer: Arc::new(EmlMailer::open(dir)?),
+            keys: Arc::new(FileKeyRing::open(dir)?),
         })
     }
 }

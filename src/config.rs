@@ -176,6 +176,10 @@ pub struct AwsSettings {
     /// Sender of customer e-mail through SES (a verified identity). Unset: no e-mail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_from: Option<String>,
+    /// The KMS key that generates and unwraps the data key (idempotency fingerprints, order
+    /// tokens; kept wrapped in the state table). Needed until the first start created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
     /// Time allowed to open a connection to an AWS endpoint.
     pub connect_timeout_ms: u64,
     /// Time allowed for one attempt of one AWS call (SQS long polls get their wait on top).
@@ -200,6 +204,7 @@ impl Default for AwsSettings {
             events_topic_arn: String::new(),
             alarms_topic_arn: String::new(),
             email_from: None,
+            kms_key_id: None,
             connect_timeout_ms: 1000,
             attempt_timeout_ms: 2000,
             operation_timeout_ms: 5000,
@@ -268,6 +273,14 @@ impl AwsSettings {
         if let Some(from) = &self.email_from {
             crate::domain::Email::parse(from)
                 .map_err(|e| invalid("aws.email_from", format!("{e}")))?;
+        }
+        if let Some(key) = &self.kms_key_id {
+            if key.trim().is_empty() || key.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "aws.kms_key_id",
+                    "must be a KMS key id, ARN or alias (arn:aws:kms:…, alias/…)",
+                ));
+            }
         }
         Ok(())
     }

@@ -7,8 +7,9 @@ use crate::domain::{
     PricedLine, Product, ProductId, Quantity,
 };
 use crate::ports::{
-    Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, NewKey, Notifier, OrderEvent,
-    OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore, Reservation, StoredResponse,
+    Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, KeyRing, NewKey, Notifier,
+    OrderEvent, OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore, Reservation,
+    StoredResponse,
 };
 use chrono::Utc;
 use std::future::Future;
@@ -61,6 +62,7 @@ pub fn product(id: &str, cents: i64, stock: u32) -> Product {
 pub fn order_for(products: &[(&Product, u32)]) -> Order {
     Order::place(
         NewOrder {
+            order_id: OrderId::generate(),
             customer_id: CustomerId::parse("conformance").unwrap(),
             customer_email: Email::parse("conformance@example.com").unwrap(),
             lines: products
@@ -838,6 +840,27 @@ pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
             1
         );
     }
+}
+
+/// Processes sharing a backend (`first`, `second`: the port opened twice on it) hold the same
+/// data key, every time they are asked; `elsewhere` (another backend) holds another.
+pub async fn keys_agree_across_processes(
+    first: &dyn KeyRing,
+    second: &dyn KeyRing,
+    elsewhere: &dyn KeyRing,
+) {
+    let a = first.data_key().await.unwrap();
+    assert_eq!(first.data_key().await.unwrap(), a, "stable");
+    assert_eq!(
+        second.data_key().await.unwrap(),
+        a,
+        "the same in every process"
+    );
+    assert_ne!(
+        elsewhere.data_key().await.unwrap(),
+        a,
+        "another deployment, another key"
+    );
 }
 
 pub async fn payments_charge_once_per_key(p: &dyn PaymentGateway) {

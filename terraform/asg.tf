@@ -70,6 +70,7 @@ locals {
     receipts_bucket              = aws_s3_bucket.receipts.id
     events_topic_arn             = aws_sns_topic.events.arn
     alarms_topic_arn             = aws_sns_topic.alarms.arn
+    kms_key_id                   = aws_kms_key.this.arn
     email_from_line              = var.ses_email_from == null ? "# email_from unset: no customer e-mail" : "email_from = \"${var.ses_email_from}\""
     max_receive_count            = var.max_receive_count
     visibility_timeout_secs      = var.worker_visibility_timeout_secs

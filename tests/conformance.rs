@@ -1,7 +1,7 @@
 //! The port conformance suite against the embedded adapter family (fresh data dir per test).
 
 use orderflow::adapters::embedded::{
-    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, FileReceiptStore, SimulatedGateway,
+    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, FileKeyRing, FileReceiptStore, SimulatedGateway,
 };
 use orderflow::conformance as c;
 use std::sync::Arc;
@@ -161,4 +161,41 @@ async fn payments_charge_once_per_key() {
 async fn store_records_compare_and_set() {
     let (_d, s) = store();
     c::store_records_compare_and_set(s).await;
+}
+
+#[tokio::test]
+async fn keys_agree_across_processes() {
+    let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Processes starting at once on a fresh data dir agree on the one key they create.
+    let opened: Vec<FileKeyRing> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| FileKeyRing::open(dir.path()).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for k in &opened[1..] {
+        c::keys_agree_across_processes(&opened[0], k, &FileKeyRing::open(other.path()).unwrap())
+            .await;
+    }
+    let path = dir.path().join("data.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner reads the key");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        [std::ffi::OsString::from("data.key")],
+        "no candidate files left"
+    );
+    // A damaged key stops start-up instead of silently becoming another key.
+    std::fs::write(&path, "not a key").unwrap();
+    let err = FileKeyRing::open(dir.path()).err().unwrap();
+    assert!(format!("{err:#}").contains("data.key"), "{err:#}");
 }

@@ -135,6 +135,7 @@ mod tests {
         let p = product("sku-a", 1999, 5);
         let mut o = Order::place(
             NewOrder {
+                order_id: crate::domain::OrderId::generate(),
                 customer_id: CustomerId::parse("c").unwrap(),
                 customer_email: Email::parse("ann@example.com").unwrap(),
                 lines: vec![PricedLine {

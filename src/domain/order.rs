@@ -186,6 +186,8 @@ pub struct PricedLine<'a> {
 
 /// Everything needed to create an order except what the system decides.
 pub struct NewOrder<'a> {
+    /// Chosen by the caller, so values derived from it (the access token) exist before the order.
+    pub order_id: OrderId,
     pub customer_id: CustomerId,
     pub customer_email: Email,
     pub lines: Vec<PricedLine<'a>>,
@@ -228,7 +230,7 @@ impl Order {
             total = total.checked_add(i.line_total)?;
         }
         Ok(Order {
-            order_id: OrderId::generate(),
+            order_id: new.order_id,
             customer_id: new.customer_id,
             customer_email: new.customer_email,
             items,
@@ -305,6 +307,7 @@ pub(crate) mod tests {
 
     fn new_order<'a>(lines: Vec<PricedLine<'a>>) -> NewOrder<'a> {
         NewOrder {
+            order_id: OrderId::generate(),
             customer_id: CustomerId::parse("c-1").unwrap(),
             customer_email: Email::parse("a@example.com").unwrap(),
             lines,

@@ -13,7 +13,7 @@ mod views;
 
 pub use errors::ApiError;
 pub use limits::client_ip;
-pub use orders::{constant_time_eq, sha256_hex, CATALOG_TTL};
+pub use orders::{constant_time_eq, idempotency_fingerprint, sha256_hex, CATALOG_TTL};
 
 use crate::app::Services;
 use crate::config::Settings;

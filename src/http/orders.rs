@@ -8,7 +8,7 @@ use super::{request_id, AppState};
 use crate::domain::order::OrderError;
 use crate::domain::{IdempotencyKey, Money, NewOrder, Order, OrderId, OrderStatus, PricedLine};
 use crate::ports::{
-    IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, PortError, StoredResponse,
+    DataKey, IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, PortError, StoredResponse,
 };
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -77,6 +77,49 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// An order's access token: 256 bits, derived from the data key and the order id, so a stored
+/// 201 (an idempotency replay) needs no copy of it; the order keeps only its SHA-256.
+pub(super) fn order_token(key: &DataKey, order_id: &OrderId) -> String {
+    key.mac_hex("order-access-token", order_id.as_str().as_bytes())
+}
+
+/// The idempotency fingerprint of a request: keyed, so the stored value reveals nothing of
+/// the body (the card number in it) to whoever reads the store.
+pub fn idempotency_fingerprint(key: &DataKey, value: &Value) -> String {
+    // serde_json's map is ordered by key, so this is a canonical form of the body.
+    key.mac_hex(
+        "idempotency-fingerprint",
+        format!("POST /api/orders\n{value}").as_bytes(),
+    )
+}
+
+/// The fingerprint records written before fingerprints were keyed carry (plain SHA-256):
+/// still matched, so a retry of a request placed before an upgrade is replayed, not refused.
+fn legacy_fingerprint(value: &Value) -> String {
+    sha256_hex(format!("POST /api/orders\n{value}").as_bytes())
+}
+
+/// The client's answer from a stored response: a 201 stored without its access token gets
+/// it back (derived); one stored before tokens were derived has it already.
+fn answer(resp: &StoredResponse, replayed: bool, key: &DataKey) -> HttpResponse {
+    let mut shown = None;
+    if resp.status == 201 {
+        if let Ok(mut body) = serde_json::from_str::<Value>(&resp.body) {
+            let order_id = body["orderId"]
+                .as_str()
+                .and_then(|id| OrderId::parse(id).ok());
+            if let (Some(id), Some("")) = (order_id, body["accessToken"].as_str()) {
+                body["accessToken"] = Value::String(order_token(key, &id));
+                shown = Some(StoredResponse {
+                    body: body.to_string(),
+                    ..resp.clone()
+                });
+            }
+        }
+    }
+    replay(shown.as_ref().unwrap_or(resp), replayed)
 }
 
 fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
@@ -151,14 +194,15 @@ pub async fn create_order(
     })?;
     let input = parse_place_order(&value)?;
     let rid = request_id(&req);
+    let data_key = state.services.keys.data_key().await?;
     let prepared = prepare(&state, input, rid.clone()).await;
     let Some(key) = key else {
         let p = prepared?;
         record(&state, &p, None, rid).await?;
-        return Ok(replay(&p.response, false));
+        return Ok(answer(&p.response, false, &data_key));
     };
-    // serde_json's map is ordered by key, so this is a canonical form of the body.
-    let fingerprint = sha256_hex(format!("POST /api/orders\n{value}").as_bytes());
+    let mut fingerprint = idempotency_fingerprint(&data_key, &value);
+    let mut legacy = Some(legacy_fingerprint(&value));
     let store = &state.services.store;
     let ttl = Duration::from_secs(state.settings.orders.idempotency_ttl_secs);
     // The common case, a key never seen: one atomic write records the order and the key's
@@ -175,7 +219,7 @@ pub async fn create_order(
                 return match enqueue(&state, &p.order.order_id, rid).await {
                     Ok(()) => {
                         accepted(&p.order);
-                        Ok(replay(&p.response, false))
+                        Ok(answer(&p.response, false, &data_key))
                     }
                     Err(e) => {
                         // Reopen the key so a retry re-sends the message at once (the
@@ -199,8 +243,22 @@ pub async fn create_order(
         let began = store
             .idempotency_begin(key.as_str(), &fingerprint, IDEMPOTENCY_LEASE, ttl)
             .await?;
+        let began = match (began, legacy.take()) {
+            // Perhaps a record from before keyed fingerprints: compare it the old way, and
+            // keep to the way that matched.
+            (IdempotencyBegin::Mismatch, Some(old)) => {
+                let again = store
+                    .idempotency_begin(key.as_str(), &old, IDEMPOTENCY_LEASE, ttl)
+                    .await?;
+                if !matches!(again, IdempotencyBegin::Mismatch) {
+                    fingerprint = old;
+                }
+                again
+            }
+            (began, _) => began,
+        };
         let result = match began {
-            IdempotencyBegin::Completed(resp) => return Ok(replay(&resp, true)),
+            IdempotencyBegin::Completed(resp) => return Ok(answer(&resp, true, &data_key)),
             IdempotencyBegin::Mismatch => {
                 return Err(ApiError::Unprocessable(
                     "this Idempotency-Key was already used with a different request; use a new key for a new order".into(),
@@ -234,7 +292,7 @@ pub async fn create_order(
                     // The record holds the response already; a retry resumes and completes it.
                     tracing::warn!(error = %e, "could not mark the idempotency record complete");
                 }
-                Ok(replay(&resp, false))
+                Ok(answer(&resp, false, &data_key))
             }
             Err(e) => {
                 if let Err(release) = store.idempotency_release(key.as_str()).await {
@@ -396,13 +454,11 @@ async fn prepare(
         Some(card) => Some(s.payments.tokenize(card).await?),
         None => None,
     };
-    let access_token = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let order_id = OrderId::generate();
+    let access_token = order_token(&s.keys.data_key().await?, &order_id);
     let order = Order::place(
         NewOrder {
+            order_id,
             customer_id: input.customer_id,
             customer_email: input.customer_email,
             lines,
@@ -419,7 +475,8 @@ async fn prepare(
         }
         other => ApiError::invalid("items", other.to_string()),
     })?;
-    let body = serde_json::to_string(&CreatedView::new(&order, access_token))
+    // Stored (idempotency replays) without the token: `answer` puts it back.
+    let body = serde_json::to_string(&CreatedView::new(&order, String::new()))
         .map_err(|e| ApiError::Internal(e.into()))?;
     let response = StoredResponse {
         status: 201,

@@ -4,6 +4,7 @@
 //! All ports share one error vocabulary, [`PortError`]; adapters map their backend's errors
 //! into it inside the adapter, by error kind, never by matching message strings.
 
+pub mod keys;
 pub mod mailer;
 pub mod notifier;
 pub mod payment;
@@ -11,6 +12,7 @@ pub mod queue;
 pub mod receipts;
 pub mod store;
 
+pub use keys::{DataKey, KeyRing};
 pub use mailer::Mailer;
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
 pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};

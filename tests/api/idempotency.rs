@@ -2,7 +2,7 @@
 
 use crate::helpers::{order_body, spawn_app, ADMIN_KEY};
 use orderflow::ports::PortError;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 #[tokio::test]
@@ -148,7 +148,8 @@ async fn a_key_still_in_flight_is_409_after_a_short_wait() {
             .await;
     let body = order_body("sku-cap", 1);
     // Another request holds the key (same body, so the same fingerprint) and has not finished.
-    let fingerprint = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    let data_key = app.services.keys.data_key().await.unwrap();
+    let fingerprint = orderflow::http::idempotency_fingerprint(&data_key, &body);
     let lease = std::time::Duration::from_secs(30);
     let ttl = std::time::Duration::from_secs(3600);
     app.services
@@ -226,4 +227,127 @@ async fn a_retry_after_a_failed_enqueue_sends_the_message_and_replays_the_order(
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(app.services.queue.depth().await.unwrap().visible, 0);
+}
+
+/// Every value the embedded backend stored, as text: each column of each row of each table
+/// of each database under the data dir.
+fn everything_stored(dir: &std::path::Path) -> String {
+    let mut dump = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().extension().and_then(|e| e.to_str()) != Some("sqlite3") {
+            continue;
+        }
+        let db = rusqlite::Connection::open(entry.path()).unwrap();
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for t in tables {
+            let mut stmt = db.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+            let n = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                for i in 0..n {
+                    match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                            dump.push_str(&String::from_utf8_lossy(b));
+                        }
+                        other => dump.push_str(&format!("{other:?}")),
+                    }
+                    dump.push('\n');
+                }
+            }
+        }
+    }
+    dump
+}
+
+/// Security review, high 1 and medium 3: the idempotency record kept neither a plain hash of
+/// the body (the card number fell to a brute force of the fingerprint) nor the access token
+/// in its stored 201; the replay still gives the client a token that reads the order.
+#[tokio::test]
+async fn stored_records_keep_no_card_digest_and_no_token_and_the_replay_still_reads() {
+    let app = spawn_app().await;
+    let body = order_body("sku-cap", 1);
+    let res = app.post_order_with_key(&body, "k-secret").await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let token = created["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "{created}");
+
+    let stored = everything_stored(app.data_dir.path());
+    let plain = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    assert!(
+        stored.contains("k-secret"),
+        "the dump sees the idempotency record"
+    );
+    assert!(
+        !stored.contains(&plain),
+        "an unkeyed fingerprint of the body is stored"
+    );
+    assert!(
+        !stored.contains(&token),
+        "the access token is stored in clear"
+    );
+    assert!(!stored.contains("4242424242424242") && !stored.contains("4242 4242 4242 4242"));
+
+    let res = app.post_order_with_key(&body, "k-secret").await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let replayed: Value = res.json().await.unwrap();
+    assert_eq!(
+        replayed, created,
+        "the replay is the first answer, token included"
+    );
+    let id = created["orderId"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/orders/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// A record written before fingerprints were keyed (plain SHA-256, the token inside the stored
+/// 201) is still replayed to a retry of the same request, and still refuses another body.
+#[tokio::test]
+async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
+    let app = spawn_app().await;
+    let body = order_body("sku-cap", 1);
+    let plain = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    let order = orderflow::conformance::order_for(&[(
+        &orderflow::conformance::product("sku-cap", 1200, 5),
+        1,
+    )]);
+    let legacy = orderflow::ports::StoredResponse {
+        status: 201,
+        body: json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": "legacy-token-in-clear"}).to_string(),
+        location: Some(format!("/api/orders/{}", order.order_id)),
+    };
+    app.services
+        .store
+        .insert_order_keyed(
+            &order,
+            &orderflow::ports::NewKey {
+                key: "k-old",
+                fingerprint: &plain,
+                response: &legacy,
+                ttl: std::time::Duration::from_secs(3600),
+            },
+        )
+        .await
+        .unwrap();
+    let res = app.post_order_with_key(&body, "k-old").await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let replayed: Value = res.json().await.unwrap();
+    assert_eq!(replayed["accessToken"], "legacy-token-in-clear");
+    assert_eq!(replayed["orderId"], order.order_id.to_string());
+    let other = order_body("sku-mug", 1);
+    assert_eq!(app.post_order_with_key(&other, "k-old").await.status(), 422);
 }

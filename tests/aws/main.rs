@@ -120,6 +120,56 @@ conformance! {
     payments_charge_once_per_key: |s| c::payments_charge_once_per_key(s.payments.as_ref()).await;
 }
 
+/// Two processes on one stack unwrap the same data key (the first generated it with KMS and
+/// stored it wrapped); another stack has its own. The state table holds only ciphertext.
+#[tokio::test]
+async fn keys_agree_across_processes() {
+    let Some((settings, first, sdk)) = fresh().await else {
+        return;
+    };
+    let Some((_, elsewhere, _)) = fresh().await else {
+        return;
+    };
+    let second = services_with(&sdk, &settings);
+    c::keys_agree_across_processes(
+        first.keys.as_ref(),
+        second.keys.as_ref(),
+        elsewhere.keys.as_ref(),
+    )
+    .await;
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&settings.state_table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("key#data".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let wrapped = item["wrapped"].as_b().unwrap().as_ref().to_vec();
+    let key_hex = first.keys.data_key().await.unwrap().to_hex();
+    let key_bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert!(
+        !wrapped.windows(32).any(|w| w == key_bytes.as_slice()),
+        "the table holds the key's ciphertext, not the key"
+    );
+    // Without a KMS key configured, a stack that already has its key still works.
+    let no_kms = AwsSettings {
+        kms_key_id: None,
+        ..settings.clone()
+    };
+    let third = services_with(&sdk, &no_kms);
+    assert_eq!(
+        third.keys.data_key().await.unwrap(),
+        first.keys.data_key().await.unwrap()
+    );
+}
+
 /// A receipt object is typed and encrypted, and `get` returns its bytes (what the API serves).
 #[tokio::test]
 async fn receipts_are_typed_and_encrypted() {

@@ -228,6 +228,16 @@ pub async fn bootstrap(
         .context("creating the alarms topic")?
         .topic_arn
         .context("no topic ARN")?;
+    // The key that wraps the data key (terraform: the stack's customer-managed key).
+    let kms_key_id = aws_sdk_kms::Client::new(sdk)
+        .create_key()
+        .description(format!("{p} orderflow"))
+        .send()
+        .await
+        .context("creating the KMS key")?
+        .key_metadata
+        .map(|m| m.arn.unwrap_or(m.key_id))
+        .context("no KMS key id")?;
 
     Ok(AwsSettings {
         queue_url,
@@ -238,6 +248,7 @@ pub async fn bootstrap(
         receipts_bucket: bucket,
         events_topic_arn,
         alarms_topic_arn,
+        kms_key_id: Some(kms_key_id),
         ..base.clone()
     })
 }

@@ -9,6 +9,7 @@
 //! | Notifier       | [`SnsNotifier`]   | SNS events and alarms topics              |
 //! | PaymentGateway | [`DynamoGateway`] | simulated gateway, ledger in DynamoDB     |
 //! | Mailer         | [`SesMailer`]     | SES v2 raw e-mail (when `aws.email_from`) |
+//! | KeyRing        | [`KmsKeyRing`]    | KMS data key, wrapped in the state table  |
 //!
 //! SDK errors are mapped into [`PortError`] here, by error kind: throttling, timeouts and
 //! 5xx are `Unavailable`; conditional-check failures become `AlreadyExists`/`Precondition`
@@ -19,6 +20,7 @@ mod batch;
 mod bootstrap;
 mod counter;
 mod dynamo;
+mod keys;
 mod once;
 mod s3;
 mod ses;
@@ -29,6 +31,7 @@ pub use archive::EventArchive;
 pub use bootstrap::{bootstrap, BootstrapNames};
 pub use counter::RequestCounter;
 pub use dynamo::{DynamoGateway, DynamoStore};
+pub use keys::KmsKeyRing;
 pub use s3::S3Receipts;
 pub use ses::{MailDisabled, SesMailer};
 pub use sns::SnsNotifier;
@@ -193,6 +196,12 @@ pub fn services_counted(
         payments: Arc::new(DynamoGateway::new(
             dynamo.clone(),
             settings.state_table.clone(),
+        )),
+        keys: Arc::new(KmsKeyRing::new(
+            client!(aws_sdk_kms),
+            dynamo.clone(),
+            settings.state_table.clone(),
+            settings.kms_key_id.clone(),
         )),
         mailer: match &settings.email_from {
             Some(_) => Arc::new(SesMailer::new(client!(aws_sdk_sesv2), markers)),

@@ -8,8 +8,10 @@
 //! | Notifier      | [`EmbeddedNotifier`]   | `notifier.sqlite3`       |
 //! | PaymentGateway| [`SimulatedGateway`]   | `payments.sqlite3`       |
 //! | Mailer        | [`EmlMailer`]          | `mail/{orderId}-{kind}.eml` |
+//! | KeyRing       | [`FileKeyRing`]        | `data.key` (mode 0600)   |
 
 mod files;
+mod keys;
 mod mailer;
 mod notifier;
 mod payment;
@@ -18,6 +20,7 @@ mod receipts;
 pub mod sqlite;
 mod store;
 
+pub use keys::FileKeyRing;
 pub use mailer::EmlMailer;
 pub use notifier::EmbeddedNotifier;
 pub use payment::SimulatedGateway;
