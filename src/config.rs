@@ -120,6 +120,21 @@ pub struct HttpSettings {
     /// On SIGTERM, `/readyz` fails at once and requests are still served for this long, so
     /// the load balancer stops sending traffic first (match the ALB deregistration delay).
     pub drain_secs: u64,
+    /// Time for the head (request line and headers) of a connection's first request; a
+    /// client that has not sent it all by then gets 408 and the connection is closed.
+    pub request_head_timeout_ms: u64,
+    /// Time for a request's body, counted from the end of its head; a body that has not
+    /// arrived by then gets 408 `REQUEST_TIMEOUT` and the connection is closed.
+    pub request_body_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long. Longer than the load
+    /// balancer's idle timeout (the ALB's is 60 s), so the ALB, not the app, closes idle
+    /// connections: otherwise it may reuse one the app is closing and answer 502.
+    pub keep_alive_secs: u64,
+    /// Time a closing connection gets to finish its shutdown before it is dropped.
+    pub client_disconnect_timeout_ms: u64,
+    /// Open connections per HTTP worker (one worker per CPU); beyond it new connections wait
+    /// in the listen backlog until one closes. Keep the total under the open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
@@ -129,6 +144,11 @@ impl Default for HttpSettings {
             static_dir: PathBuf::from("static"),
             max_body_bytes: 64 * 1024,
             drain_secs: 0,
+            request_head_timeout_ms: 5_000,
+            request_body_timeout_ms: 30_000,
+            keep_alive_secs: 75,
+            client_disconnect_timeout_ms: 1_000,
+            max_connections: 256,
         }
     }
 }
@@ -604,6 +624,45 @@ impl Settings {
         if self.http.drain_secs > 300 {
             return Err(invalid("http.drain_secs", "must be at most 300"));
         }
+        for (key, value) in [
+            (
+                "http.request_head_timeout_ms",
+                self.http.request_head_timeout_ms,
+            ),
+            (
+                "http.request_body_timeout_ms",
+                self.http.request_body_timeout_ms,
+            ),
+            (
+                "http.client_disconnect_timeout_ms",
+                self.http.client_disconnect_timeout_ms,
+            ),
+        ] {
+            if !(100..=300_000).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 100 and 300000, not {value}"),
+                ));
+            }
+        }
+        if !(1..=3600).contains(&self.http.keep_alive_secs) {
+            return Err(invalid(
+                "http.keep_alive_secs",
+                format!(
+                    "must be between 1 and 3600 (behind a load balancer: above its idle timeout), not {}",
+                    self.http.keep_alive_secs
+                ),
+            ));
+        }
+        if !(1..=100_000).contains(&self.http.max_connections) {
+            return Err(invalid(
+                "http.max_connections",
+                format!(
+                    "must be between 1 and 100000, not {}",
+                    self.http.max_connections
+                ),
+            ));
+        }
         if self.embedded.data_dir.as_os_str().is_empty() {
             return Err(invalid("embedded.data_dir", "must not be empty"));
         }
@@ -767,6 +826,11 @@ mod tests {
         assert_eq!(s.embedded.data_dir, PathBuf::from("./data"));
         assert_eq!(s.worker.max_receive_count, 5);
         assert!(s.auth.admin_api_keys.is_empty());
+        // Above the ALB's 60 s idle timeout, so the ALB never reuses a connection the app
+        // is closing (a 502 for the request it sent on it).
+        assert_eq!(s.http.keep_alive_secs, 75);
+        assert_eq!(s.http.request_head_timeout_ms, 5_000);
+        assert_eq!(s.http.request_body_timeout_ms, 30_000);
     }
 
     #[test]
@@ -819,6 +883,31 @@ mod tests {
             ("ORDERFLOW__AWS__MAX_ATTEMPTS", "0", "aws.max_attempts"),
             ("ORDERFLOW__LOG__MAX_FILES", "0", "log.max_files"),
             ("ORDERFLOW__LOG__MAX_FILEZ", "7", "max_filez"),
+            (
+                "ORDERFLOW__HTTP__REQUEST_HEAD_TIMEOUT_MS",
+                "0",
+                "http.request_head_timeout_ms",
+            ),
+            (
+                "ORDERFLOW__HTTP__REQUEST_BODY_TIMEOUT_MS",
+                "999999999",
+                "http.request_body_timeout_ms",
+            ),
+            (
+                "ORDERFLOW__HTTP__CLIENT_DISCONNECT_TIMEOUT_MS",
+                "0",
+                "http.client_disconnect_timeout_ms",
+            ),
+            (
+                "ORDERFLOW__HTTP__KEEP_ALIVE_SECS",
+                "0",
+                "http.keep_alive_secs",
+            ),
+            (
+                "ORDERFLOW__HTTP__MAX_CONNECTIONS",
+                "0",
+                "http.max_connections",
+            ),
         ];
         for (k, v, needle) in cases {
             let err = load(&[(k, v)]).unwrap_err().to_string();

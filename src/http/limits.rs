@@ -1,4 +1,4 @@
-//! Per-client rate limits on order placement.
+//! Per-client rate limits on order placement, and the deadline on request bodies.
 //!
 //! The client is the TCP peer, unless `rate_limit.trusted_proxy_hops` proxies (the ALB)
 //! stand in front: each appends the address it saw to `X-Forwarded-For`, so the client is
@@ -7,11 +7,18 @@
 
 use super::errors::ApiError;
 use crate::config::RateLimitSettings;
-use actix_web::HttpRequest;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, ResponseError};
+use futures_util::StreamExt;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -78,6 +85,58 @@ pub fn client_ip(req: &HttpRequest, hops: usize) -> Option<IpAddr> {
         .checked_sub(hops)
         .or(forwarded.len().checked_sub(1));
     idx.and_then(|i| forwarded[i].parse().ok()).or(peer)
+}
+
+/// Gives the request body `timeout` from the end of the head: a body still arriving then
+/// ends in an error for whoever reads it, and the answer becomes 408 `REQUEST_TIMEOUT`
+/// (JSON) with the connection closed. actix itself times only the head of a connection's
+/// first request, so a body (of any request) could otherwise trickle in forever.
+pub async fn body_deadline(
+    timeout: std::time::Duration,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let payload = req.take_payload();
+    if matches!(payload, Payload::None) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let timed_out = Rc::new(Cell::new(false));
+    let flag = timed_out.clone();
+    let stream = futures_util::stream::unfold(Some(payload), move |state| {
+        let flag = flag.clone();
+        async move {
+            let mut payload = state?;
+            match tokio::time::timeout_at(deadline, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.set(true);
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body did not arrive in time",
+                    );
+                    Some((Err(PayloadError::Io(e)), None))
+                }
+            }
+        }
+    });
+    let stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>> = Box::pin(stream);
+    req.set_payload(Payload::from(stream));
+    let res = next.call(req).await?;
+    if !timed_out.get() {
+        return Ok(res.map_into_boxed_body());
+    }
+    tracing::info!(
+        timeout_ms = timeout.as_millis() as u64,
+        "request body timed out"
+    );
+    let error = ApiError::RequestTimeout(format!(
+        "the request body did not arrive within {} ms",
+        timeout.as_millis()
+    ));
+    let (req, _) = res.into_parts();
+    Ok(ServiceResponse::new(req, error.error_response()))
 }
 
 /// Whole seconds to wait, at least one.

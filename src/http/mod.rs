@@ -552,6 +552,8 @@ impl Application {
             None => None,
         };
         let cors_settings = settings.cors.clone();
+        let http = settings.http.clone();
+        let body_timeout = Duration::from_millis(http.request_body_timeout_ms);
         let state = web::Data::new(AppState::new(services, settings));
         let draining = state.draining.clone();
         let server = HttpServer::new(move || {
@@ -571,10 +573,19 @@ impl Application {
                             "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
                         )),
                 )
+                .wrap(from_fn(move |req, next| {
+                    limits::body_deadline(body_timeout, req, next)
+                }))
                 .wrap(from_fn(request_context))
                 .configure(|cfg| routes(cfg, &static_dir))
                 .default_service(web::to(errors::not_found))
         })
+        // Slow clients: the first request's head, every body (`body_deadline`), idle
+        // keep-alive connections and closing ones are all timed; connections are capped.
+        .client_request_timeout(Duration::from_millis(http.request_head_timeout_ms))
+        .keep_alive(Duration::from_secs(http.keep_alive_secs))
+        .client_disconnect_timeout(Duration::from_millis(http.client_disconnect_timeout_ms))
+        .max_connections(http.max_connections)
         .listen(listener)?
         .disable_signals()
         // After the drain, in-flight requests get this long; with the deploy's 30 s drain it

@@ -111,6 +111,7 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
                 ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"),
             )),
         (status = 400, description = "A field is missing or wrong (`field` names it), or the JSON is malformed", body = ErrorResponse),
+        (status = 408, description = "The body did not arrive within `http.request_body_timeout_ms`; the connection is closed", body = ErrorResponse),
         (status = 409, description = "`PRICE_CHANGED`, or `IDEMPOTENCY_IN_FLIGHT` (retry after `Retry-After`)", body = ErrorResponse),
         (status = 413, description = "The body exceeds `http.max_body_bytes`", body = ErrorResponse),
         (status = 415, description = "Not `application/json`", body = ErrorResponse),
