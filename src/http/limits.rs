@@ -55,13 +55,26 @@ impl OrderRateLimiter {
         let Some(ip) = client_ip(req, self.hops) else {
             return Ok(());
         };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&limit_key(ip)).map_err(|not_until| {
             crate::metrics::rate_limited();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::TooManyRequests {
                 retry_after_secs: retry_after(wait),
             }
         })
+    }
+}
+
+/// Whose allowance a request takes: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's network: a host picks any address in it at will). IPv4-mapped IPv6
+/// addresses count as the IPv4 address.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -150,7 +163,11 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn req(xff: &[&str]) -> HttpRequest {
-        let mut r = TestRequest::default().peer_addr("10.0.0.5:4000".parse().unwrap());
+        req_from("10.0.0.5:4000", xff)
+    }
+
+    fn req_from(peer: &str, xff: &[&str]) -> HttpRequest {
+        let mut r = TestRequest::default().peer_addr(peer.parse().unwrap());
         for v in xff {
             r = r.insert_header(("x-forwarded-for", *v));
         }
@@ -204,5 +221,25 @@ mod tests {
         for _ in 0..1000 {
             assert!(off.check(&r).is_ok());
         }
+    }
+
+    #[test]
+    fn ipv6_clients_share_one_allowance_per_64_and_ipv4_stays_per_address() {
+        let limiter = OrderRateLimiter::new(&RateLimitSettings {
+            enabled: true,
+            orders_per_minute: 1,
+            burst: 1,
+            trusted_proxy_hops: 0,
+        });
+        let ok = |peer: &str| limiter.check(&req_from(peer, &[])).is_ok();
+        assert!(ok("[2001:db8:1:2::1]:4000"));
+        // Another address in the same /64: the same client.
+        assert!(!ok("[2001:db8:1:2:ffff:ffff:ffff:fffe]:4000"));
+        // The next /64 is someone else.
+        assert!(ok("[2001:db8:1:3::1]:4000"));
+        // IPv4 (also when mapped into IPv6) is limited per address, not per mapped /64.
+        assert!(ok("192.0.2.1:4000"));
+        assert!(!ok("[::ffff:192.0.2.1]:4000"));
+        assert!(ok("[::ffff:192.0.2.2]:4000"));
     }
 }

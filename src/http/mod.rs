@@ -52,6 +52,8 @@ pub struct Assets {
     index_html: Option<String>,
     /// The versioned stylesheet URL for server-rendered pages.
     css_url: String,
+    /// File name → its version (the `?v=` that makes a response immutable).
+    versions: std::collections::HashMap<String, String>,
 }
 
 impl Assets {
@@ -85,7 +87,13 @@ impl Assets {
         Assets {
             index_html,
             css_url: versioned("style.css"),
+            versions: versions.into_iter().collect(),
         }
+    }
+
+    /// Whether `v` is the current version of the static file `name`.
+    fn is_current(&self, name: &str, v: &str) -> bool {
+        self.versions.get(name).is_some_and(|current| current == v)
     }
 }
 
@@ -416,14 +424,30 @@ async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .body(html))
 }
 
-/// Versioned static URLs (`?v=` content hash) are immutable; anything else revalidates.
+/// A static URL whose `?v=` is the file's current content hash is immutable when found
+/// (200, or 304 to a revalidation); anything else revalidates: an old or invented
+/// version, a 404, a file served by an instance with other content (a rolling deploy).
 async fn static_cache(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let versioned = req.query_string().split('&').any(|p| p.starts_with("v="));
+    let current = match (
+        req.app_data::<web::Data<AppState>>(),
+        req.path().strip_prefix("/static/"),
+    ) {
+        (Some(state), Some(name)) => req
+            .query_string()
+            .split('&')
+            .filter_map(|p| p.strip_prefix("v="))
+            .any(|v| state.assets.is_current(name, v)),
+        _ => false,
+    };
     let mut res = next.call(req).await?;
-    let value = if versioned {
+    let found = matches!(
+        res.status(),
+        actix_web::http::StatusCode::OK | actix_web::http::StatusCode::NOT_MODIFIED
+    );
+    let value = if current && found {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
