@@ -7,6 +7,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The longest `orders.idempotency_ttl_secs`: 7 days. Far from overflowing the stores'
+/// millisecond expiry arithmetic, and longer than any client's retry window.
+pub const MAX_IDEMPOTENCY_TTL_SECS: u64 = 7 * 24 * 3600;
+
 /// Where the packaged config lives on an instance.
 pub const SYSTEM_CONFIG: &str = "/etc/orderflow/orderflow.toml";
 
@@ -453,8 +457,8 @@ impl Default for RateLimitSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsSettings {
-    /// Origins (`https://shop.example.com`) whose pages may call the API; `*` for any.
-    /// Empty: no cross-origin access.
+    /// Origins (`https://shop.example.com`) whose pages may call the API, each listed;
+    /// `*` is refused. Empty: no cross-origin access.
     pub allowed_origins: Vec<String>,
     /// How long browsers may cache a preflight answer.
     pub max_age_secs: u32,
@@ -498,11 +502,8 @@ pub enum ConfigError {
     Missing(PathBuf),
 }
 
-/// `*`, or `scheme://host[:port]` with nothing after.
+/// `scheme://host[:port]` with nothing after.
 fn valid_origin(o: &str) -> bool {
-    if o == "*" {
-        return true;
-    }
     let Some((scheme, rest)) = o.split_once("://") else {
         return false;
     };
@@ -723,10 +724,13 @@ impl Settings {
                 "every key must be at least 16 characters",
             ));
         }
-        if self.orders.idempotency_ttl_secs < 60 {
+        if !(60..=MAX_IDEMPOTENCY_TTL_SECS).contains(&self.orders.idempotency_ttl_secs) {
             return Err(invalid(
                 "orders.idempotency_ttl_secs",
-                "must be at least 60",
+                format!(
+                    "must be between 60 and {MAX_IDEMPOTENCY_TTL_SECS} (7 days), not {}",
+                    self.orders.idempotency_ttl_secs
+                ),
             ));
         }
         if self.orders.idempotency_wait_ms > 60_000 {
@@ -771,15 +775,31 @@ impl Settings {
             ));
         }
         for origin in &self.cors.allowed_origins {
+            if origin.trim() == "*" {
+                return Err(invalid(
+                    "cors.allowed_origins",
+                    "must list each origin (https://shop.example.com); `*` would let any site's pages call the API",
+                ));
+            }
             if !valid_origin(origin) {
                 return Err(invalid(
                     "cors.allowed_origins",
-                    format!("`{origin}` is not an origin such as https://shop.example.com (scheme and host, no path) or `*`"),
+                    format!("`{origin}` is not an origin such as https://shop.example.com (scheme and host, no path)"),
                 ));
             }
         }
         if self.orders.shop_name.trim().is_empty() {
             return Err(invalid("orders.shop_name", "must not be empty"));
+        }
+        // It goes into the e-mail Subject header: a CR or LF would start a header of its own.
+        if let Some(c) = self.orders.shop_name.chars().find(|c| c.is_control()) {
+            return Err(invalid(
+                "orders.shop_name",
+                format!(
+                    "must not contain control characters such as CR or LF (found U+{:04X}): it goes into the e-mail Subject header",
+                    c as u32
+                ),
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
@@ -907,6 +927,32 @@ mod tests {
                 "ORDERFLOW__HTTP__MAX_CONNECTIONS",
                 "0",
                 "http.max_connections",
+            ),
+            (
+                "ORDERFLOW__CORS__ALLOWED_ORIGINS",
+                "*",
+                "cors.allowed_origins",
+            ),
+            (
+                "ORDERFLOW__CORS__ALLOWED_ORIGINS",
+                "https://shop.example.com,*",
+                "`*` would let any site",
+            ),
+            (
+                "ORDERFLOW__ORDERS__SHOP_NAME",
+                "Shop\r\nBcc: victim@example.com",
+                "orders.shop_name",
+            ),
+            ("ORDERFLOW__ORDERS__SHOP_NAME", "Shop\n", "U+000A"),
+            (
+                "ORDERFLOW__ORDERS__IDEMPOTENCY_TTL_SECS",
+                "604801",
+                "orders.idempotency_ttl_secs",
+            ),
+            (
+                "ORDERFLOW__ORDERS__IDEMPOTENCY_TTL_SECS",
+                "18446744073709551615",
+                "orders.idempotency_ttl_secs",
             ),
         ];
         for (k, v, needle) in cases {

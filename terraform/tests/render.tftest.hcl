@@ -79,7 +79,6 @@ run "deregistration_delay_zero" {
 run "cors_edges" {
   variables {
     cors_allowed_origins = [
-      "*",
       "http://localhost:8080",
       "https://shop.example.com",
       "https://a-b.c.example.com:65535",
