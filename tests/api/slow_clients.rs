@@ -131,3 +131,51 @@ async fn an_idle_keep_alive_connection_is_closed_after_keep_alive_secs() {
         "closed after {took:?}"
     );
 }
+
+/// Sends one request on `stream` and reads the answer's status line, if one comes in `wait`.
+async fn status_line(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    stream
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_until_one_closes() {
+    let app = spawn_app_with(&[("ORDERFLOW__HTTP__MAX_CONNECTIONS", "1")], false).await;
+    // One HTTP worker per CPU (actix's default), each holding at most one connection.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = async {
+        let mut held = Vec::new();
+        for _ in 0..workers {
+            let mut c = connect(&app).await;
+            let status = status_line(&mut c, Duration::from_secs(5)).await;
+            assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+            held.push(c);
+        }
+        let mut extra = connect(&app).await;
+        assert_eq!(
+            status_line(&mut extra, Duration::from_secs(1)).await,
+            None,
+            "answered beyond the cap"
+        );
+        drop(held.pop());
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+            .await
+            .expect("served once a connection closed")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    };
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("bounded");
+}
