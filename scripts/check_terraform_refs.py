@@ -54,6 +54,7 @@ SAMPLE = {
     "stuck_after_secs": 300,
     "serve_dropin_dir": "/etc/systemd/system/orderflow-serve.service.d",
     "drain_secs": 55,
+    "keep_alive_secs": 75,
     "serve_stop_timeout_secs": 85,
     "health_url": "http://127.0.0.1:8080/healthz",
     "health_grace_secs": 180,

@@ -7,6 +7,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The longest `orders.idempotency_ttl_secs`: 7 days. Far from overflowing the stores'
+/// millisecond expiry arithmetic, and longer than any client's retry window.
+pub const MAX_IDEMPOTENCY_TTL_SECS: u64 = 7 * 24 * 3600;
+
 /// Where the packaged config lives on an instance.
 pub const SYSTEM_CONFIG: &str = "/etc/orderflow/orderflow.toml";
 
@@ -120,6 +124,21 @@ pub struct HttpSettings {
     /// On SIGTERM, `/readyz` fails at once and requests are still served for this long, so
     /// the load balancer stops sending traffic first (match the ALB deregistration delay).
     pub drain_secs: u64,
+    /// Time for the head (request line and headers) of a connection's first request; a
+    /// client that has not sent it all by then gets 408 and the connection is closed.
+    pub request_head_timeout_ms: u64,
+    /// Time for a request's body, counted from the end of its head; a body that has not
+    /// arrived by then gets 408 `REQUEST_TIMEOUT` and the connection is closed.
+    pub request_body_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long. Longer than the load
+    /// balancer's idle timeout (the ALB's is 60 s), so the ALB, not the app, closes idle
+    /// connections: otherwise it may reuse one the app is closing and answer 502.
+    pub keep_alive_secs: u64,
+    /// Time a closing connection gets to finish its shutdown before it is dropped.
+    pub client_disconnect_timeout_ms: u64,
+    /// Open connections per HTTP worker (one worker per CPU); beyond it new connections wait
+    /// in the listen backlog until one closes. Keep the total under the open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
@@ -129,6 +148,11 @@ impl Default for HttpSettings {
             static_dir: PathBuf::from("static"),
             max_body_bytes: 64 * 1024,
             drain_secs: 0,
+            request_head_timeout_ms: 5_000,
+            request_body_timeout_ms: 30_000,
+            keep_alive_secs: 75,
+            client_disconnect_timeout_ms: 1_000,
+            max_connections: 256,
         }
     }
 }
@@ -446,8 +470,8 @@ impl Default for RateLimitSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsSettings {
-    /// Origins (`https://shop.example.com`) whose pages may call the API; `*` for any.
-    /// Empty: no cross-origin access.
+    /// Origins (`https://shop.example.com`) whose pages may call the API, each listed;
+    /// `*` is refused. Empty: no cross-origin access.
     pub allowed_origins: Vec<String>,
     /// How long browsers may cache a preflight answer.
     pub max_age_secs: u32,
@@ -491,11 +515,8 @@ pub enum ConfigError {
     Missing(PathBuf),
 }
 
-/// `*`, or `scheme://host[:port]` with nothing after.
+/// `scheme://host[:port]` with nothing after.
 fn valid_origin(o: &str) -> bool {
-    if o == "*" {
-        return true;
-    }
     let Some((scheme, rest)) = o.split_once("://") else {
         return false;
     };
@@ -617,6 +638,45 @@ impl Settings {
         if self.http.drain_secs > 300 {
             return Err(invalid("http.drain_secs", "must be at most 300"));
         }
+        for (key, value) in [
+            (
+                "http.request_head_timeout_ms",
+                self.http.request_head_timeout_ms,
+            ),
+            (
+                "http.request_body_timeout_ms",
+                self.http.request_body_timeout_ms,
+            ),
+            (
+                "http.client_disconnect_timeout_ms",
+                self.http.client_disconnect_timeout_ms,
+            ),
+        ] {
+            if !(100..=300_000).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 100 and 300000, not {value}"),
+                ));
+            }
+        }
+        if !(1..=3600).contains(&self.http.keep_alive_secs) {
+            return Err(invalid(
+                "http.keep_alive_secs",
+                format!(
+                    "must be between 1 and 3600 (behind a load balancer: above its idle timeout), not {}",
+                    self.http.keep_alive_secs
+                ),
+            ));
+        }
+        if !(1..=100_000).contains(&self.http.max_connections) {
+            return Err(invalid(
+                "http.max_connections",
+                format!(
+                    "must be between 1 and 100000, not {}",
+                    self.http.max_connections
+                ),
+            ));
+        }
         if self.embedded.data_dir.as_os_str().is_empty() {
             return Err(invalid("embedded.data_dir", "must not be empty"));
         }
@@ -677,10 +737,13 @@ impl Settings {
                 "every key must be at least 16 characters",
             ));
         }
-        if self.orders.idempotency_ttl_secs < 60 {
+        if !(60..=MAX_IDEMPOTENCY_TTL_SECS).contains(&self.orders.idempotency_ttl_secs) {
             return Err(invalid(
                 "orders.idempotency_ttl_secs",
-                "must be at least 60",
+                format!(
+                    "must be between 60 and {MAX_IDEMPOTENCY_TTL_SECS} (7 days), not {}",
+                    self.orders.idempotency_ttl_secs
+                ),
             ));
         }
         if self.orders.idempotency_wait_ms > 60_000 {
@@ -725,15 +788,31 @@ impl Settings {
             ));
         }
         for origin in &self.cors.allowed_origins {
+            if origin.trim() == "*" {
+                return Err(invalid(
+                    "cors.allowed_origins",
+                    "must list each origin (https://shop.example.com); `*` would let any site's pages call the API",
+                ));
+            }
             if !valid_origin(origin) {
                 return Err(invalid(
                     "cors.allowed_origins",
-                    format!("`{origin}` is not an origin such as https://shop.example.com (scheme and host, no path) or `*`"),
+                    format!("`{origin}` is not an origin such as https://shop.example.com (scheme and host, no path)"),
                 ));
             }
         }
         if self.orders.shop_name.trim().is_empty() {
             return Err(invalid("orders.shop_name", "must not be empty"));
+        }
+        // It goes into the e-mail Subject header: a CR or LF would start a header of its own.
+        if let Some(c) = self.orders.shop_name.chars().find(|c| c.is_control()) {
+            return Err(invalid(
+                "orders.shop_name",
+                format!(
+                    "must not contain control characters such as CR or LF (found U+{:04X}): it goes into the e-mail Subject header",
+                    c as u32
+                ),
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
@@ -780,6 +859,11 @@ mod tests {
         assert_eq!(s.embedded.data_dir, PathBuf::from("./data"));
         assert_eq!(s.worker.max_receive_count, 5);
         assert!(s.auth.admin_api_keys.is_empty());
+        // Above the ALB's 60 s idle timeout, so the ALB never reuses a connection the app
+        // is closing (a 502 for the request it sent on it).
+        assert_eq!(s.http.keep_alive_secs, 75);
+        assert_eq!(s.http.request_head_timeout_ms, 5_000);
+        assert_eq!(s.http.request_body_timeout_ms, 30_000);
     }
 
     #[test]
@@ -832,6 +916,57 @@ mod tests {
             ("ORDERFLOW__AWS__MAX_ATTEMPTS", "0", "aws.max_attempts"),
             ("ORDERFLOW__LOG__MAX_FILES", "0", "log.max_files"),
             ("ORDERFLOW__LOG__MAX_FILEZ", "7", "max_filez"),
+            (
+                "ORDERFLOW__HTTP__REQUEST_HEAD_TIMEOUT_MS",
+                "0",
+                "http.request_head_timeout_ms",
+            ),
+            (
+                "ORDERFLOW__HTTP__REQUEST_BODY_TIMEOUT_MS",
+                "999999999",
+                "http.request_body_timeout_ms",
+            ),
+            (
+                "ORDERFLOW__HTTP__CLIENT_DISCONNECT_TIMEOUT_MS",
+                "0",
+                "http.client_disconnect_timeout_ms",
+            ),
+            (
+                "ORDERFLOW__HTTP__KEEP_ALIVE_SECS",
+                "0",
+                "http.keep_alive_secs",
+            ),
+            (
+                "ORDERFLOW__HTTP__MAX_CONNECTIONS",
+                "0",
+                "http.max_connections",
+            ),
+            (
+                "ORDERFLOW__CORS__ALLOWED_ORIGINS",
+                "*",
+                "cors.allowed_origins",
+            ),
+            (
+                "ORDERFLOW__CORS__ALLOWED_ORIGINS",
+                "https://shop.example.com,*",
+                "`*` would let any site",
+            ),
+            (
+                "ORDERFLOW__ORDERS__SHOP_NAME",
+                "Shop\r\nBcc: victim@example.com",
+                "orders.shop_name",
+            ),
+            ("ORDERFLOW__ORDERS__SHOP_NAME", "Shop\n", "U+000A"),
+            (
+                "ORDERFLOW__ORDERS__IDEMPOTENCY_TTL_SECS",
+                "604801",
+                "orders.idempotency_ttl_secs",
+            ),
+            (
+                "ORDERFLOW__ORDERS__IDEMPOTENCY_TTL_SECS",
+                "18446744073709551615",
+                "orders.idempotency_ttl_secs",
+            ),
         ];
         for (k, v, needle) in cases {
             let err = load(&[(k, v)]).unwrap_err().to_string();

@@ -141,11 +141,28 @@ fn describe() {
     );
 }
 
-/// One answered HTTP request; `route` is the matched pattern, never the raw path.
+/// One answered HTTP request; `route` is the matched pattern, never the raw path, and
+/// `method` one of a fixed set ([`method_label`]), so clients cannot add series.
 pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
-    counter!(HTTP_REQUESTS, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string()).increment(1);
-    histogram!(HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned())
+    let method = method_label(method);
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string()).increment(1);
+    histogram!(HTTP_DURATION, "method" => method, "route" => route.to_owned())
         .record(took.as_secs_f64());
+}
+
+/// The method as a metric label: the standard methods by name, anything else (any token
+/// a client invents) as `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 pub fn order_created(total: crate::domain::Money) {

@@ -43,7 +43,7 @@ resource "aws_lb" "this" {
 
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
-  idle_timeout               = 60
+  idle_timeout               = local.alb_idle_timeout_secs
 
   access_logs {
     bucket  = aws_s3_bucket.logs.id

@@ -61,6 +61,7 @@ locals {
     http_addr                    = "0.0.0.0:${local.app_port}"
     static_dir                   = local.static_dir
     drain_secs                   = local.serve_drain_secs
+    keep_alive_secs              = local.serve_keep_alive_secs
     region                       = local.region
     queue_url                    = aws_sqs_queue.orders.url
     dlq_url                      = aws_sqs_queue.dlq.url

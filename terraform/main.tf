@@ -65,6 +65,12 @@ locals {
   )
   serve_dropin_dir = "/etc/systemd/system/orderflow-serve.service.d"
 
+  # The ALB closes a client-side or target-side connection idle this long. serve's
+  # keep-alive (http.keep_alive_secs) must be longer: if the app closed an idle connection
+  # first, the ALB could send a request on it as it closes and answer that request 502.
+  alb_idle_timeout_secs = 60
+  serve_keep_alive_secs = local.alb_idle_timeout_secs + 15
+
   # Boot, user data and the first health checks; the ASG's grace period and the
   # watcher's before it judges liveness.
   health_check_grace_secs = 180

@@ -460,17 +460,18 @@ variable "rate_limit_burst" {
 }
 
 variable "cors_allowed_origins" {
-  description = "Origins (scheme://host[:port], or \"*\" for any) of storefronts elsewhere that may call the API from a browser (cors.allowed_origins). Empty: none."
+  description = "Origins (scheme://host[:port], each listed; \"*\" is refused) of storefronts elsewhere that may call the API from a browser (cors.allowed_origins). Empty: none."
   type        = list(string)
   default     = []
 
-  # The app's rule (src/config.rs, valid_origin): "*", or http(s)://HOST[:PORT] with HOST
-  # made of letters, digits, dots and hyphens and PORT a number up to 65535; nothing after.
+  # The app's rule (src/config.rs, valid_origin): http(s)://HOST[:PORT] with HOST made of
+  # letters, digits, dots and hyphens and PORT a number up to 65535; nothing after. "*" is
+  # refused: it would let any site's pages call the API.
   validation {
-    condition = alltrue([for o in var.cors_allowed_origins : o == "*" || (
+    condition = alltrue([for o in var.cors_allowed_origins : (
       can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", o)) &&
       alltrue([for p in regexall(":([0-9]{1,5})$", o) : tonumber(p[0]) <= 65535])
     )])
-    error_message = "cors_allowed_origins entries must be \"*\" or origins like https://shop.example.com or http://localhost:8080: http or https, a host of letters, digits, dots and hyphens, an optional port up to 65535, no path."
+    error_message = "cors_allowed_origins entries must be origins like https://shop.example.com or http://localhost:8080: http or https, a host of letters, digits, dots and hyphens, an optional port up to 65535, no path; \"*\" is refused (list each origin)."
   }
 }

@@ -277,7 +277,8 @@ pub struct ShippingAddress {
     pub country: String,
 }
 
-/// Checks one free-text field: trimmed, 1..=max characters, no control characters.
+/// Checks one free-text field: trimmed, 1..=max characters, no control characters and no
+/// invisible format characters ([`is_invisible_format`]).
 pub fn parse_text(s: &str, max: usize) -> Result<String, Invalid> {
     let t = s.trim();
     if t.is_empty() {
@@ -289,7 +290,44 @@ pub fn parse_text(s: &str, max: usize) -> Result<String, Invalid> {
     if t.chars().any(char::is_control) {
         return invalid("must not contain control characters");
     }
+    if let Some(c) = t.chars().find(|&c| is_invisible_format(c)) {
+        return invalid(format!(
+            "must not contain invisible formatting characters (bidi controls, zero-width characters, line or paragraph separators): found U+{:04X}",
+            c as u32
+        ));
+    }
     Ok(t.to_owned())
+}
+
+/// Unicode's format characters (category Cf: bidi embeddings, overrides and isolates,
+/// zero-width space/joiners, word joiner, BOM, soft hyphen, invisible operators, tags…) and
+/// the line and paragraph separators (Zl, Zp). Invisible in print, they can reorder or hide
+/// what a person reads (a name shown reversed, an address that looks like another).
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 pub fn parse_country(s: &str) -> Result<String, Invalid> {
@@ -382,6 +420,20 @@ mod tests {
         assert!(parse_text("   ", 10).is_err());
         assert!(parse_text("abcdefghijk", 10).is_err());
         assert!(parse_text("a\u{0}b", 10).is_err());
+        for hidden in [
+            "\u{202E}",
+            "\u{2066}",
+            "\u{200B}",
+            "\u{200D}",
+            "\u{FEFF}",
+            "\u{2028}",
+            "\u{2029}",
+            "\u{E0041}",
+        ] {
+            let err = parse_text(&format!("Ann{hidden}Lee"), 20).unwrap_err();
+            assert!(err.to_string().contains("U+"), "{hidden:?}: {err}");
+        }
+        assert_eq!(parse_text("Zoë Ñúñez-Øre", 20).unwrap(), "Zoë Ñúñez-Øre");
         assert_eq!(parse_country("us").unwrap(), "US");
         assert!(parse_country("USA").is_err());
         assert!(ProductId::parse("sku-1").is_ok());

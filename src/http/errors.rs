@@ -27,6 +27,10 @@ pub enum ApiError {
         message: String,
         field: Option<String>,
     },
+    /// 408: the body did not arrive in time (`http.request_body_timeout_ms`); the
+    /// connection is closed after the answer.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::RequestTimeout(_) => "REQUEST_TIMEOUT",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::Unprocessable(_) => "IDEMPOTENCY_KEY_REUSED",
@@ -126,6 +131,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -155,6 +161,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, "ApiKey header=\"X-API-Key\""));
+            }
+            ApiError::RequestTimeout(_) => {
+                // The rest of the body may still be on its way: never read it as a request.
+                res.force_close();
             }
             _ => {}
         }

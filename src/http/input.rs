@@ -5,7 +5,10 @@ use crate::domain::values::{parse_country, parse_text};
 use crate::domain::{
     CardNumber, Currency, CustomerId, Email, Money, ProductId, Quantity, ShippingAddress,
 };
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::fmt;
 
 /// Fields the server decides; a client sending them gets 400 rather than silence.
 const READ_ONLY: &[&str] = &[
@@ -25,6 +28,109 @@ const READ_ONLY: &[&str] = &[
     "unitPrice",
     "lineTotal",
 ];
+
+/// Parses a JSON body, refusing a key that appears twice in one object (serde_json would
+/// keep the last silently, while a proxy or WAF in front may have read the first): 400
+/// `DUPLICATE_KEY` naming it (`shippingAddress.name`, `items[0].quantity`).
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    let duplicate = RefCell::new(None);
+    let seed = UniqueKeys {
+        path: String::new(),
+        duplicate: &duplicate,
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match duplicate.into_inner() {
+        Some(field) => ApiError::invalid_code(
+            "DUPLICATE_KEY",
+            &field,
+            format!("`{field}` appears more than once; send each key once"),
+        ),
+        None => ApiError::Invalid {
+            code: "MALFORMED_JSON",
+            message: format!("the body is not valid JSON: {e}"),
+            field: None,
+        },
+    })
+}
+
+/// Deserialises any JSON value at `path`, recording the first duplicate key it meets.
+struct UniqueKeys<'a> {
+    path: String,
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'a> UniqueKeys<'a> {
+    fn at(&self, path: String) -> UniqueKeys<'a> {
+        UniqueKeys {
+            path,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) =
+            seq.next_element_seed(self.at(format!("{}[{}]", self.path, out.len())))?
+        {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if out.contains_key(&key) {
+                let message = format!("duplicate key `{path}`");
+                *self.duplicate.borrow_mut() = Some(path);
+                return Err(de::Error::custom(message));
+            }
+            let value = map.next_value_seed(self.at(path))?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
 
 pub struct ItemInput {
     pub product_id: ProductId,
@@ -263,6 +369,32 @@ pub fn parse_place_order(body: &Value) -> Result<PlaceOrderInput, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_with_a_key_twice_is_refused_naming_the_key() {
+        let field = |body: &str| match parse_json(body.as_bytes()) {
+            Err(ApiError::Invalid { code, field, .. }) => (code, field.unwrap_or_default()),
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(
+            field(r#"{"customerEmail":"a@x.io","customerEmail":"b@y.io"}"#),
+            ("DUPLICATE_KEY", "customerEmail".into())
+        );
+        assert_eq!(
+            field(r#"{"items":[{"quantity":1},{"productId":"a","quantity":1,"quantity":2}]}"#),
+            ("DUPLICATE_KEY", "items[1].quantity".into())
+        );
+        assert_eq!(
+            field(r#"{"shippingAddress":{"name":"A","name":"B"}}"#),
+            ("DUPLICATE_KEY", "shippingAddress.name".into())
+        );
+        assert_eq!(field(r#"{"a":1} x"#).0, "MALFORMED_JSON");
+        assert_eq!(field(r#"{"a":"#).0, "MALFORMED_JSON");
+        // The same key in different objects is fine, and the value is what serde_json reads.
+        let body = r#"{"a":{"n":1.5,"m":[true,null,-3,18446744073709551615]},"b":{"n":"x"}}"#;
+        let plain: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(parse_json(body.as_bytes()).unwrap(), plain);
+    }
 
     fn field_of(v: Value) -> String {
         match parse_place_order(&v) {

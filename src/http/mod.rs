@@ -52,6 +52,8 @@ pub struct Assets {
     index_html: Option<String>,
     /// The versioned stylesheet URL for server-rendered pages.
     css_url: String,
+    /// File name → its version (the `?v=` that makes a response immutable).
+    versions: std::collections::HashMap<String, String>,
 }
 
 impl Assets {
@@ -85,7 +87,13 @@ impl Assets {
         Assets {
             index_html,
             css_url: versioned("style.css"),
+            versions: versions.into_iter().collect(),
         }
+    }
+
+    /// Whether `v` is the current version of the static file `name`.
+    fn is_current(&self, name: &str, v: &str) -> bool {
+        self.versions.get(name).is_some_and(|current| current == v)
     }
 }
 
@@ -416,14 +424,30 @@ async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .body(html))
 }
 
-/// Versioned static URLs (`?v=` content hash) are immutable; anything else revalidates.
+/// A static URL whose `?v=` is the file's current content hash is immutable when found
+/// (200, or 304 to a revalidation); anything else revalidates: an old or invented
+/// version, a 404, a file served by an instance with other content (a rolling deploy).
 async fn static_cache(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let versioned = req.query_string().split('&').any(|p| p.starts_with("v="));
+    let current = match (
+        req.app_data::<web::Data<AppState>>(),
+        req.path().strip_prefix("/static/"),
+    ) {
+        (Some(state), Some(name)) => req
+            .query_string()
+            .split('&')
+            .filter_map(|p| p.strip_prefix("v="))
+            .any(|v| state.assets.is_current(name, v)),
+        _ => false,
+    };
     let mut res = next.call(req).await?;
-    let value = if versioned {
+    let found = matches!(
+        res.status(),
+        actix_web::http::StatusCode::OK | actix_web::http::StatusCode::NOT_MODIFIED
+    );
+    let value = if current && found {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -519,12 +543,9 @@ fn cors(settings: &crate::config::CorsSettings) -> actix_cors::Cors {
             header::HeaderName::from_static("idempotent-replayed"),
         ])
         .max_age(settings.max_age_secs as usize);
+    // Each origin listed (config validation refuses `*`).
     for origin in &settings.allowed_origins {
-        c = if origin == "*" {
-            c.allow_any_origin()
-        } else {
-            c.allowed_origin(origin)
-        };
+        c = c.allowed_origin(origin);
     }
     c
 }
@@ -552,6 +573,8 @@ impl Application {
             None => None,
         };
         let cors_settings = settings.cors.clone();
+        let http = settings.http.clone();
+        let body_timeout = Duration::from_millis(http.request_body_timeout_ms);
         let state = web::Data::new(AppState::new(services, settings));
         let draining = state.draining.clone();
         let server = HttpServer::new(move || {
@@ -571,10 +594,19 @@ impl Application {
                             "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
                         )),
                 )
+                .wrap(from_fn(move |req, next| {
+                    limits::body_deadline(body_timeout, req, next)
+                }))
                 .wrap(from_fn(request_context))
                 .configure(|cfg| routes(cfg, &static_dir))
                 .default_service(web::to(errors::not_found))
         })
+        // Slow clients: the first request's head, every body (`body_deadline`), idle
+        // keep-alive connections and closing ones are all timed; connections are capped.
+        .client_request_timeout(Duration::from_millis(http.request_head_timeout_ms))
+        .keep_alive(Duration::from_secs(http.keep_alive_secs))
+        .client_disconnect_timeout(Duration::from_millis(http.client_disconnect_timeout_ms))
+        .max_connections(http.max_connections)
         .listen(listener)?
         .disable_signals()
         // After the drain, in-flight requests get this long; with the deploy's 30 s drain it

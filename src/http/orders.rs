@@ -2,7 +2,7 @@
 
 use super::errors::ApiError;
 use super::errors::ErrorResponse;
-use super::input::{parse_place_order, PlaceOrderInput};
+use super::input::{parse_json, parse_place_order, PlaceOrderInput};
 use super::views::{CreatedView, OrderPage, OrderView};
 use super::{request_id, AppState};
 use crate::domain::order::OrderError;
@@ -14,7 +14,6 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -153,7 +152,8 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
                 ("X-Request-Id" = String, description = "This request's id, also in the logs"),
                 ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"),
             )),
-        (status = 400, description = "A field is missing or wrong (`field` names it), or the JSON is malformed", body = ErrorResponse),
+        (status = 400, description = "A field is missing or wrong (`field` names it), a key appears twice (`DUPLICATE_KEY`, `field` names it), or the JSON is malformed", body = ErrorResponse),
+        (status = 408, description = "The body did not arrive within `http.request_body_timeout_ms`; the connection is closed", body = ErrorResponse),
         (status = 409, description = "`PRICE_CHANGED`, or `IDEMPOTENCY_IN_FLIGHT` (retry after `Retry-After`)", body = ErrorResponse),
         (status = 413, description = "The body exceeds `http.max_body_bytes`", body = ErrorResponse),
         (status = 415, description = "Not `application/json`", body = ErrorResponse),
@@ -187,11 +187,7 @@ pub async fn create_order(
         ),
     };
     let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid {
-        code: "MALFORMED_JSON",
-        message: format!("the body is not valid JSON: {e}"),
-        field: None,
-    })?;
+    let value = parse_json(&bytes)?;
     let input = parse_place_order(&value)?;
     let rid = request_id(&req);
     let data_key = state.services.keys.data_key().await?;

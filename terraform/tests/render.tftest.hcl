@@ -21,6 +21,13 @@ run "defaults" {
     error_message = "http.drain_secs must outlast the ALB's detection of a failing /readyz (3 x 15 s + 5 s + 5 s)"
   }
 
+  # The ALB (idle timeout 60 s) must close idle connections before the app does, or it may
+  # reuse one the app is closing and answer 502.
+  assert {
+    condition     = strcontains(output.orderflow_toml, "keep_alive_secs = 75\n")
+    error_message = "http.keep_alive_secs must be longer than the ALB's idle timeout (60 s + 15 s)"
+  }
+
   assert {
     condition     = strcontains(base64decode(aws_launch_template.app.user_data), "TimeoutStopSec=85\n")
     error_message = "serve's TimeoutStopSec (drop-in) must cover drain_secs + in-flight requests"
@@ -72,7 +79,6 @@ run "deregistration_delay_zero" {
 run "cors_edges" {
   variables {
     cors_allowed_origins = [
-      "*",
       "http://localhost:8080",
       "https://shop.example.com",
       "https://a-b.c.example.com:65535",

@@ -14,6 +14,15 @@ run "cors_underscore_host" {
   expect_failures = [var.cors_allowed_origins]
 }
 
+# L-14: "*" reflects any Origin; the app refuses it.
+run "cors_wildcard" {
+  command = plan
+  variables {
+    cors_allowed_origins = ["*"]
+  }
+  expect_failures = [var.cors_allowed_origins]
+}
+
 run "cors_path" {
   command = plan
   variables {

@@ -11,5 +11,6 @@ mod operability;
 mod pages;
 mod process;
 mod reconciler;
+mod slow_clients;
 mod validation;
 mod worker;

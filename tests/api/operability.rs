@@ -111,6 +111,30 @@ async fn metrics_change_as_orders_flow() {
 }
 
 #[tokio::test]
+async fn invented_methods_add_no_metric_series() {
+    let app = spawn_app_with(&[], false).await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}X").as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method, app.url("/api/products"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    let text = scrape(&app).await;
+    assert!(!text.contains("INVENTED"), "no series per invented method");
+    assert!(
+        sample(
+            &text,
+            "orderflow_http_requests_total",
+            &["method=\"OTHER\"", "route=\"/api/products\""]
+        ) >= 50.0
+    );
+}
+
+#[tokio::test]
 async fn metrics_need_the_admin_key_or_move_to_their_own_listener() {
     let app = spawn_app_with(&[], false).await;
     let res = app.client.get(app.url("/metrics")).send().await.unwrap();

@@ -225,6 +225,19 @@ async fn versioned_assets_are_cached_for_long_and_html_is_not() {
         .await
         .unwrap();
     assert_eq!(plain.headers()["cache-control"], "no-cache");
+    // Only the current version of a file that exists is immutable: not an old or invented
+    // version (an old instance during a deploy would pin stale content for a year), not a 404.
+    let v = url.rsplit_once("?v=").unwrap().1;
+    for (path, status) in [
+        ("/static/app.js?v=000000000000".to_owned(), 200),
+        (format!("/static/style.css?v={v}"), 200),
+        (format!("/static/missing.js?v={v}"), 404),
+        ("/static/missing.js?v=1".to_owned(), 404),
+    ] {
+        let res = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        assert_eq!(res.headers()["cache-control"], "no-cache", "{path}");
+    }
     let csp = app.client.get(app.url("/")).send().await.unwrap().headers()
         ["content-security-policy"]
         .to_str()

@@ -181,15 +181,21 @@ async fn an_order_accepted_before_sigkill_completes_once_after_restart() {
         .unwrap()
         .read_to_string(&mut serve_log)
         .unwrap();
+    assert!(
+        log.contains("customer e-mail written"),
+        "the e-mail was sent (and logged):\n{log}"
+    );
+    // Secrets, and the customer's e-mail address (personal data).
     for secret in [
         "4242424242424242",
         "4242 4242 4242 4242",
         token.as_str(),
         ADMIN_KEY,
+        "ann@example.com",
     ] {
         assert!(
             !log.contains(secret) && !serve_log.contains(secret),
-            "a secret reached the log"
+            "{secret} reached the log"
         );
     }
 }

@@ -194,6 +194,30 @@ async fn each_bad_input_gets_its_4xx_and_names_the_field() {
             400,
             Some("shippingAddress"),
         ),
+        (
+            "bidi override in the name",
+            with(good.clone(), |b| {
+                b["shippingAddress"]["name"] = json!("Ann \u{202E}eeL")
+            }),
+            400,
+            Some("shippingAddress.name"),
+        ),
+        (
+            "zero-width space in the street",
+            with(good.clone(), |b| {
+                b["shippingAddress"]["line1"] = json!("1 Main\u{200B} St")
+            }),
+            400,
+            Some("shippingAddress.line1"),
+        ),
+        (
+            "line separator in the city",
+            with(good.clone(), |b| {
+                b["shippingAddress"]["city"] = json!("Spring\u{2028}field")
+            }),
+            400,
+            Some("shippingAddress.city"),
+        ),
         ("body not an object", json!([1, 2]), 400, None),
     ];
     for (name, body, status, field) in cases {
@@ -270,6 +294,24 @@ async fn malformed_oversized_and_mistyped_bodies() {
         assert_eq!(res.status().as_u16(), status, "{name}");
         let err: Value = res.json().await.unwrap();
         assert_eq!(err["error"]["code"], code, "{name}: {err}");
+    }
+    // A key sent twice: a proxy may read the first, serde_json would keep the last.
+    let body = order_body("sku-mug", 1).to_string();
+    for (twice, field) in [
+        (
+            body.replacen('{', "{\"customerEmail\":\"eve@example.com\",", 1),
+            "customerEmail",
+        ),
+        (
+            body.replacen("\"name\":", "\"name\":\"Eve\",\"name\":", 1),
+            "shippingAddress.name",
+        ),
+    ] {
+        let res = app.post_raw(&twice, Some("application/json")).await;
+        assert_eq!(res.status(), 400, "{twice}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "DUPLICATE_KEY", "{err}");
+        assert_eq!(err["error"]["field"], field, "{err}");
     }
     let ok = app
         .post_raw(

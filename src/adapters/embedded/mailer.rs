@@ -35,14 +35,14 @@ impl Mailer for EmlMailer {
             .collect();
         let file = format!("{name}.eml");
         let mime = message.to_mime(chrono::Utc::now());
-        let to = message.to.clone();
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || dir.write(&file, mime.as_bytes(), true))
         .await
         .map_err(|e| PortError::Unexpected(anyhow::anyhow!("mail task: {e}")))?
         .map(|written| {
             if written {
-                tracing::info!(to = %to, key = %message.key, "customer e-mail written to the mail folder");
+                // The key names the order and the kind; the address is the customer's (PII).
+                tracing::info!(key = %message.key, "customer e-mail written to the mail folder");
             }
         })
         .map_err(|e| PortError::Unavailable(e.to_string()))
