@@ -139,6 +139,9 @@ pub struct HttpSettings {
     /// Open connections per HTTP worker (one worker per CPU); beyond it new connections wait
     /// in the listen backlog until one closes. Keep the total under the open-file limit.
     pub max_connections: usize,
+    /// `Strict-Transport-Security: max-age=…` on answers to requests that came over HTTPS
+    /// (the trusted proxy's `X-Forwarded-Proto`); 0: never sent.
+    pub hsts_max_age_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -153,6 +156,7 @@ impl Default for HttpSettings {
             keep_alive_secs: 75,
             client_disconnect_timeout_ms: 1_000,
             max_connections: 256,
+            hsts_max_age_secs: 31_536_000,
         }
     }
 }
@@ -677,6 +681,12 @@ impl Settings {
                 ),
             ));
         }
+        if self.http.hsts_max_age_secs > 2 * 31_536_000 {
+            return Err(invalid(
+                "http.hsts_max_age_secs",
+                "must be at most 63072000 (two years); 0 switches HSTS off",
+            ));
+        }
         if self.embedded.data_dir.as_os_str().is_empty() {
             return Err(invalid("embedded.data_dir", "must not be empty"));
         }
@@ -940,6 +950,11 @@ mod tests {
                 "ORDERFLOW__HTTP__MAX_CONNECTIONS",
                 "0",
                 "http.max_connections",
+            ),
+            (
+                "ORDERFLOW__HTTP__HSTS_MAX_AGE_SECS",
+                "99999999",
+                "http.hsts_max_age_secs",
             ),
             (
                 "ORDERFLOW__CORS__ALLOWED_ORIGINS",

@@ -424,6 +424,30 @@ async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .body(html))
 }
 
+/// `Strict-Transport-Security` on every answer to a request that came over HTTPS (behind the
+/// ALB: its `X-Forwarded-Proto` from the trusted hop), so a browser that once used HTTPS never
+/// tries plain HTTP again (the HTTP listener only redirects then). Never over plain HTTP,
+/// where browsers ignore it and the default stack has no certificate.
+async fn hsts(
+    max_age_secs: u64,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let https = max_age_secs > 0
+        && req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+            pages::came_over_https(req.request(), state.settings.rate_limit.trusted_proxy_hops)
+        });
+    let mut res = next.call(req).await?;
+    if https {
+        res.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_str(&format!("max-age={max_age_secs}"))
+                .expect("digits are a valid header value"),
+        );
+    }
+    Ok(res)
+}
+
 /// A static URL whose `?v=` is the file's current content hash is immutable when found
 /// (200, or 304 to a revalidation); anything else revalidates: an old or invented
 /// version, a 404, a file served by an instance with other content (a rolling deploy).
@@ -575,6 +599,7 @@ impl Application {
         let cors_settings = settings.cors.clone();
         let http = settings.http.clone();
         let body_timeout = Duration::from_millis(http.request_body_timeout_ms);
+        let hsts_max_age = http.hsts_max_age_secs;
         let state = web::Data::new(AppState::new(services, settings));
         let draining = state.draining.clone();
         let server = HttpServer::new(move || {
@@ -597,6 +622,7 @@ impl Application {
                 .wrap(from_fn(move |req, next| {
                     limits::body_deadline(body_timeout, req, next)
                 }))
+                .wrap(from_fn(move |req, next| hsts(hsts_max_age, req, next)))
                 .wrap(from_fn(request_context))
                 .configure(|cfg| routes(cfg, &static_dir))
                 .default_service(web::to(errors::not_found))

@@ -289,6 +289,15 @@ fn secure_cookie(req: &HttpRequest, trusted_proxy_hops: usize) -> bool {
     !loopback
 }
 
+/// Whether the browser reached us over HTTPS: the trusted proxy says so, or the connection is
+/// TLS itself. (Not the loopback guess of [`secure_cookie`]: HSTS is only ever sent over HTTPS.)
+pub(super) fn came_over_https(req: &HttpRequest, trusted_proxy_hops: usize) -> bool {
+    match forwarded_proto(req, trusted_proxy_hops) {
+        Some(proto) => proto.eq_ignore_ascii_case("https"),
+        None => req.app_config().secure(),
+    }
+}
+
 /// The `X-Forwarded-Proto` entry written by the nearest of `hops` trusted proxies; `None`
 /// without trusted proxies or without the header.
 fn forwarded_proto(req: &HttpRequest, hops: usize) -> Option<String> {

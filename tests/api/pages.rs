@@ -332,3 +332,56 @@ async fn the_session_cookie_follows_the_scheme_the_browser_used() {
     let local = sign_in_cookie(&direct, &[]).await;
     assert!(!is_secure(&local), "{local}");
 }
+
+/// Security review M-6: behind the ALB, answers to requests that came over HTTPS carry
+/// `Strict-Transport-Security`; plain HTTP (the default stack, local development) and a
+/// client's own `X-Forwarded-Proto` without a trusted proxy never do; 0 switches it off.
+#[tokio::test]
+async fn hsts_is_sent_over_https_only() {
+    let get = |app: &crate::helpers::TestApp, path: &'static str, proto: Option<&'static str>| {
+        let mut r = app
+            .client
+            .get(app.url(path))
+            .header("X-Forwarded-For", "203.0.113.9");
+        if let Some(p) = proto {
+            r = r.header("X-Forwarded-Proto", p);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    let hsts = |r: &reqwest::Response| {
+        r.headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let behind_alb =
+        spawn_app_with(&[("ORDERFLOW__RATE_LIMIT__TRUSTED_PROXY_HOPS", "1")], false).await;
+    for path in ["/", "/api/products", "/no-such-page"] {
+        let tls = get(&behind_alb, path, Some("https")).await;
+        assert_eq!(hsts(&tls).as_deref(), Some("max-age=31536000"), "{path}");
+        assert_eq!(
+            hsts(&get(&behind_alb, path, Some("http")).await),
+            None,
+            "{path}"
+        );
+        assert_eq!(hsts(&get(&behind_alb, path, None).await), None, "{path}");
+    }
+    let direct = spawn_app_with(&[], false).await;
+    assert_eq!(
+        hsts(&get(&direct, "/", Some("https")).await),
+        None,
+        "untrusted header"
+    );
+    let off = spawn_app_with(
+        &[
+            ("ORDERFLOW__RATE_LIMIT__TRUSTED_PROXY_HOPS", "1"),
+            ("ORDERFLOW__HTTP__HSTS_MAX_AGE_SECS", "0"),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(
+        hsts(&get(&off, "/", Some("https")).await),
+        None,
+        "switched off"
+    );
+}
