@@ -423,6 +423,15 @@ pub struct OrderSettings {
     pub idempotency_wait_ms: u64,
     /// Printed on receipts.
     pub shop_name: String,
+    /// Whether an order without a card (pay on invoice) is accepted at all. Off: every order
+    /// needs a card, so nobody can take stock (or make the shop e-mail an address) for free.
+    pub invoice_enabled: bool,
+    /// With `invoice_enabled`: the customer ids that may order on invoice (empty: anyone).
+    /// A customer id is what the client sends, not a verified identity: hand these out like
+    /// account numbers, and keep `invoice_max_units` low when the list is empty.
+    pub invoice_customers: Vec<String>,
+    /// The most units (all lines together) one invoice order may hold.
+    pub invoice_max_units: u32,
 }
 
 impl Default for OrderSettings {
@@ -431,6 +440,9 @@ impl Default for OrderSettings {
             idempotency_ttl_secs: 24 * 3600,
             idempotency_wait_ms: 5000,
             shop_name: "Orderflow Shop".into(),
+            invoice_enabled: false,
+            invoice_customers: Vec::new(),
+            invoice_max_units: 10,
         }
     }
 }
@@ -593,6 +605,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("auth.admin_api_keys")
                 .with_list_parse_key("cors.allowed_origins")
+                .with_list_parse_key("orders.invoice_customers")
                 .try_parsing(true)
                 .source(Some(env)),
         );
@@ -810,6 +823,20 @@ impl Settings {
                     format!("`{origin}` is not an origin such as https://shop.example.com (scheme and host, no path)"),
                 ));
             }
+        }
+        if !(1..=5000).contains(&self.orders.invoice_max_units) {
+            return Err(invalid(
+                "orders.invoice_max_units",
+                "must be between 1 and 5000",
+            ));
+        }
+        for c in &self.orders.invoice_customers {
+            crate::domain::CustomerId::parse(c).map_err(|e| {
+                invalid(
+                    "orders.invoice_customers",
+                    format!("{c:?} is not a customer id: {e}"),
+                )
+            })?;
         }
         if self.orders.shop_name.trim().is_empty() {
             return Err(invalid("orders.shop_name", "must not be empty"));

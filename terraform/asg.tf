@@ -80,6 +80,9 @@ locals {
     log_dir                      = local.log_dir
     log_level                    = var.log_level
     shop_name                    = var.shop_name
+    invoice_enabled              = var.invoice_enabled
+    invoice_customers            = jsonencode(var.invoice_customers)
+    invoice_max_units            = var.invoice_max_units
     rate_limit_enabled           = var.rate_limit_enabled
     rate_limit_orders_per_minute = var.rate_limit_orders_per_minute
     rate_limit_burst             = var.rate_limit_burst

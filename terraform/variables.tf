@@ -317,6 +317,34 @@ variable "shop_name" {
   }
 }
 
+variable "invoice_enabled" {
+  description = "orders.invoice_enabled: accept orders without a card (pay on invoice). Off: every order needs a card, so nobody takes stock or makes the shop send e-mail without paying."
+  type        = bool
+  default     = false
+}
+
+variable "invoice_customers" {
+  description = "orders.invoice_customers: with invoice_enabled, the customer ids that may order on invoice (empty: anyone). Customer ids are sent by the client, not verified: hand them out like account numbers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.invoice_customers : can(regex("^[[:graph:]]{1,128}$", c)) && !can(regex("[\"\\\\]", c))])
+    error_message = "invoice_customers: each a customer id of 1-128 visible ASCII characters, without spaces, quotes or backslashes."
+  }
+}
+
+variable "invoice_max_units" {
+  description = "orders.invoice_max_units: the most units (all lines together) one invoice order may hold."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.invoice_max_units >= 1 && var.invoice_max_units <= 5000 && floor(var.invoice_max_units) == var.invoice_max_units
+    error_message = "invoice_max_units must be a whole number from 1 to 5000."
+  }
+}
+
 variable "log_level" {
   description = "log.level: a tracing filter such as info or orderflow=debug,info."
   type        = string

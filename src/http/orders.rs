@@ -190,6 +190,7 @@ pub async fn create_order(
     let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
     let value = parse_json(&bytes)?;
     let input = parse_place_order(&value)?;
+    invoice_policy(&state.settings.orders, &input)?;
     let rid = request_id(&req);
     let data_key = state.services.keys.data_key().await?;
     let prepared = prepare(&state, input, rid.clone()).await;
@@ -401,6 +402,51 @@ impl CatalogCache {
 struct Prepared {
     order: Order,
     response: StoredResponse,
+}
+
+/// An order without a card is paid on invoice: it takes stock and sends e-mail before anyone
+/// paid, so the shop decides who may (security review H-2). Off by default.
+fn invoice_policy(
+    settings: &crate::config::OrderSettings,
+    input: &PlaceOrderInput,
+) -> Result<(), ApiError> {
+    if input.card.is_some() {
+        return Ok(());
+    }
+    let refuse = |message: &str| {
+        Err(ApiError::invalid_code(
+            "PAYMENT_REQUIRED",
+            "payment.cardNumber",
+            message,
+        ))
+    };
+    if !settings.invoice_enabled {
+        return refuse("a card number is required: this shop does not take orders on invoice");
+    }
+    if !settings.invoice_customers.is_empty()
+        && !settings
+            .invoice_customers
+            .iter()
+            .any(|c| c == input.customer_id.as_str())
+    {
+        return refuse("a card number is required: pay on invoice is for approved customers only");
+    }
+    let units: u64 = input
+        .items
+        .iter()
+        .map(|i| u64::from(i.quantity.get()))
+        .sum();
+    if units > u64::from(settings.invoice_max_units) {
+        return Err(ApiError::invalid_code(
+            "INVOICE_LIMIT",
+            "items",
+            format!(
+                "an order on invoice may hold at most {} units ({units} asked); pay by card for more",
+                settings.invoice_max_units
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Prices the order from the catalog and builds it and its 201 response; writes nothing.

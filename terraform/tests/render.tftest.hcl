@@ -9,6 +9,12 @@ mock_provider "aws" {
 }
 
 run "defaults" {
+  # Security review H-2: no order on invoice unless the shop turns it on.
+  assert {
+    condition     = strcontains(output.orderflow_toml, "invoice_enabled = false\n")
+    error_message = "orders.invoice_enabled must be rendered, false by default"
+  }
+
   assert {
     condition     = strcontains(output.orderflow_toml, "stuck_after_secs = 300")
     error_message = "worker.stuck_after_secs must be rendered (max(300, 2 x visibility))"
@@ -142,6 +148,9 @@ run "all_options" {
     deletion_protection          = false
     availability_zone_suffixes   = ["a", "b", "c"]
     cors_allowed_origins         = ["https://shop.example.com"]
+    invoice_enabled              = true
+    invoice_customers            = ["acme-ltd", "b2b:42@example.com"]
+    invoice_max_units            = 5000
   }
 
   override_data {
@@ -154,5 +163,10 @@ run "all_options" {
   assert {
     condition     = strcontains(output.orderflow_toml, "email_from = \"o.r-d+e_rs@mail.example-shop.co\"")
     error_message = "aws.email_from must be rendered when ses_email_from is set"
+  }
+
+  assert {
+    condition     = strcontains(output.orderflow_toml, "invoice_enabled = true\ninvoice_customers = [\"acme-ltd\",\"b2b:42@example.com\"]\ninvoice_max_units = 5000\n")
+    error_message = "the invoice policy must be rendered"
   }
 }

@@ -162,14 +162,75 @@ async fn a_declined_card_fails_and_restores_stock() {
     assert!(eml.contains("could not complete order"), "{eml}");
 }
 
-#[tokio::test]
-async fn an_order_without_a_card_is_invoiced_and_completes() {
-    let app = spawn_app().await;
-    let mut body = order_body("sku-tote", 1);
+fn without_card(product: &str, quantity: u32, customer: &str) -> Value {
+    let mut body = order_body(product, quantity);
     body.as_object_mut().unwrap().remove("payment");
     body.as_object_mut().unwrap().remove("shippingAddress");
-    let (_, done) = app.place_and_finish(&body).await;
+    body["customerId"] = json!(customer);
+    body
+}
+
+/// Security review H-2: by default an order without a card is refused (400 naming the card
+/// field) before it takes stock or sends mail; nothing is recorded.
+#[tokio::test]
+async fn by_default_an_order_without_a_card_is_refused() {
+    let app = spawn_app().await;
+    let stock = app.stock_of("sku-tote").await;
+    let res = app.post_order(&without_card("sku-tote", 1, "cust-1")).await;
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "PAYMENT_REQUIRED", "{err}");
+    assert_eq!(err["error"]["field"], "payment.cardNumber");
+    let listed: Value = app.get_as_admin("/api/orders").await.json().await.unwrap();
+    assert!(listed["orders"].as_array().unwrap().is_empty());
+    assert_eq!(app.stock_of("sku-tote").await, stock);
+}
+
+/// With invoicing on for approved customers: one of them orders without a card and the
+/// order completes; anyone else, or an invoice order above the unit cap, is refused.
+#[tokio::test]
+async fn invoice_orders_for_approved_customers_within_the_cap() {
+    let app = crate::helpers::spawn_app_with(
+        &[
+            ("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true"),
+            ("ORDERFLOW__ORDERS__INVOICE_CUSTOMERS", "acme-ltd,globex"),
+            ("ORDERFLOW__ORDERS__INVOICE_MAX_UNITS", "3"),
+        ],
+        true,
+    )
+    .await;
+    let (_, done) = app
+        .place_and_finish(&without_card("sku-tote", 3, "globex"))
+        .await;
     assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["payment"], Value::Null, "{done}");
+
+    let res = app
+        .post_order(&without_card("sku-tote", 1, "someone-else"))
+        .await;
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "PAYMENT_REQUIRED");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("approved customers"),
+        "{err}"
+    );
+
+    let res = app
+        .post_order(&without_card("sku-tote", 4, "acme-ltd"))
+        .await;
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "INVOICE_LIMIT");
+    assert_eq!(err["error"]["field"], "items");
+
+    // A card order is not an invoice order: no cap, no list.
+    let mut by_card = order_body("sku-tote", 4);
+    by_card["customerId"] = json!("someone-else");
+    assert_eq!(app.post_order(&by_card).await.status(), 201);
 }
 
 #[tokio::test]
