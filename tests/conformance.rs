@@ -199,3 +199,31 @@ async fn keys_agree_across_processes() {
     let err = FileKeyRing::open(dir.path()).err().unwrap();
     assert!(format!("{err:#}").contains("data.key"), "{err:#}");
 }
+
+/// Security review L-1: expired idempotency records (with their stored answers) do not stay
+/// on disk forever: each new key removes expired ones.
+#[tokio::test]
+async fn embedded_idempotency_records_are_swept_after_they_expire() {
+    use orderflow::ports::OrderStore;
+    let (dir, store) = store();
+    let count = || -> i64 {
+        rusqlite::Connection::open(dir.path().join("store.sqlite3"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM idempotency", [], |r| r.get(0))
+            .unwrap()
+    };
+    let lease = Duration::from_secs(1);
+    for i in 0..20 {
+        store
+            .idempotency_begin(&format!("old-{i}"), "fp", lease, Duration::from_millis(1))
+            .await
+            .unwrap();
+    }
+    assert!(count() >= 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store
+        .idempotency_begin("new", "fp", lease, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(count(), 1, "only the live key is left");
+}

@@ -50,7 +50,20 @@ CREATE TABLE IF NOT EXISTS idempotency (
     locked_until INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 ";
+
+/// Expired idempotency records removed with each new key: the table stays about as large as
+/// the keys of one `orders.idempotency_ttl_secs`, and no sweep job is needed.
+const SWEEP_PER_NEW_KEY: i64 = 50;
+
+fn sweep_expired_keys(tx: &rusqlite::Savepoint<'_>, now: i64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "DELETE FROM idempotency WHERE rowid IN \
+         (SELECT rowid FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
+        params![now, SWEEP_PER_NEW_KEY],
+    )
+}
 
 /// An order as its row in `orders`.
 struct OrderRow {
@@ -256,6 +269,7 @@ impl OrderStore for EmbeddedStore {
                 if claimed == 0 {
                     return Err(PortError::AlreadyExists(format!("a record for idempotency key {k}")));
                 }
+                sweep_expired_keys(&tx, now)?;
                 // On error, dropping the savepoint undoes the key's record too.
                 row.insert(&tx)?;
                 tx.commit()?;
@@ -473,6 +487,7 @@ impl OrderStore for EmbeddedStore {
                             "INSERT INTO idempotency (key, fingerprint, locked_until, expires_at) VALUES (?1, ?2, ?3, ?4)",
                             params![key, fp, now + lease, now + ttl],
                         )?;
+                        sweep_expired_keys(&tx, now)?;
                         IdempotencyBegin::Started
                     }
                     Some((stored_fp, _, _, _, _)) if stored_fp != fp => IdempotencyBegin::Mismatch,
