@@ -85,10 +85,12 @@ async fn an_order_is_404_without_its_token() {
             "{path}: the same answer as without any token"
         );
     }
+    let by_header = app.get_order(id, token).await;
+    assert_eq!(by_header.status(), 200);
     assert_eq!(
-        app.get_order(id, token).await.status(),
-        200,
-        "the header works"
+        by_header.headers()["referrer-policy"],
+        "no-referrer",
+        "order answers send no Referer onward"
     );
 }
 

@@ -50,6 +50,7 @@ async fn the_order_link_is_exchanged_for_a_cookie_and_the_page_carries_no_token(
         "the clean URL"
     );
     assert_eq!(link.headers()["cache-control"], "no-store");
+    assert_eq!(link.headers()["referrer-policy"], "no-referrer");
     let sets = set_cookies(&link);
     let paths: Vec<String> = sets
         .iter()
@@ -81,6 +82,7 @@ async fn the_order_link_is_exchanged_for_a_cookie_and_the_page_carries_no_token(
         .unwrap()
         .starts_with("text/html"));
     assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     assert!(
         html.contains(id)
@@ -121,6 +123,7 @@ async fn the_order_link_is_exchanged_for_a_cookie_and_the_page_carries_no_token(
     let wrong = open_link(&app, id, "nope").await;
     assert_eq!(wrong.status(), 404);
     assert!(wrong.headers().get("set-cookie").is_none(), "no cookie");
+    assert_eq!(wrong.headers()["referrer-policy"], "no-referrer");
 }
 
 #[tokio::test]
