@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 /// millisecond expiry arithmetic, and longer than any client's retry window.
 pub const MAX_IDEMPOTENCY_TTL_SECS: u64 = 7 * 24 * 3600;
 
+/// The longest `orders.link_cookie_secs`: 1 day. The cookie only bridges a `?token=` link to
+/// the page it opens; the link itself opens the order again.
+pub const MAX_LINK_COOKIE_SECS: u64 = 24 * 3600;
+
 /// Where the packaged config lives on an instance.
 pub const SYSTEM_CONFIG: &str = "/etc/orderflow/orderflow.toml";
 
@@ -432,6 +436,9 @@ pub struct OrderSettings {
     pub invoice_customers: Vec<String>,
     /// The most units (all lines together) one invoice order may hold.
     pub invoice_max_units: u32,
+    /// How long the cookie lasts that `GET /orders/{id}?token=…` exchanges the token for
+    /// (the order page and its receipt link then work without the token in the URL).
+    pub link_cookie_secs: u64,
 }
 
 impl Default for OrderSettings {
@@ -443,6 +450,7 @@ impl Default for OrderSettings {
             invoice_enabled: false,
             invoice_customers: Vec::new(),
             invoice_max_units: 10,
+            link_cookie_secs: 3600,
         }
     }
 }
@@ -769,6 +777,15 @@ impl Settings {
                 ),
             ));
         }
+        if !(1..=MAX_LINK_COOKIE_SECS).contains(&self.orders.link_cookie_secs) {
+            return Err(invalid(
+                "orders.link_cookie_secs",
+                format!(
+                    "must be between 1 and {MAX_LINK_COOKIE_SECS} (1 day), not {}",
+                    self.orders.link_cookie_secs
+                ),
+            ));
+        }
         if self.orders.idempotency_wait_ms > 60_000 {
             return Err(invalid(
                 "orders.idempotency_wait_ms",
@@ -1008,6 +1025,16 @@ mod tests {
                 "ORDERFLOW__ORDERS__IDEMPOTENCY_TTL_SECS",
                 "18446744073709551615",
                 "orders.idempotency_ttl_secs",
+            ),
+            (
+                "ORDERFLOW__ORDERS__LINK_COOKIE_SECS",
+                "0",
+                "orders.link_cookie_secs",
+            ),
+            (
+                "ORDERFLOW__ORDERS__LINK_COOKIE_SECS",
+                "86401",
+                "orders.link_cookie_secs",
             ),
         ];
         for (k, v, needle) in cases {

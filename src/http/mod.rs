@@ -481,6 +481,13 @@ async fn static_cache(
     Ok(res)
 }
 
+/// `Referrer-Policy: no-referrer` for one order's routes (stricter than the global
+/// `strict-origin-when-cross-origin`, which [`DefaultHeaders`] outside then leaves alone):
+/// nothing an order page or answer links to learns the order's URL.
+fn no_referrer() -> DefaultHeaders {
+    DefaultHeaders::new().add((header::REFERRER_POLICY, "no-referrer"))
+}
+
 /// Registers every route; shared by the server and in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     let json_405 = || web::route().to(errors::method_not_allowed);
@@ -522,11 +529,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     )
     .service(
         web::resource("/api/orders/{order_id}")
+            .wrap(no_referrer())
             .route(web::get().to(orders::get_order))
             .default_service(json_405()),
     )
     .service(
         web::resource("/api/orders/{order_id}/receipt")
+            .wrap(no_referrer())
             .route(web::get().to(orders::get_receipt))
             .default_service(json_405()),
     )
@@ -535,12 +544,20 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .route(web::get().to(index))
             .route(web::head().to(index)),
     )
-    .service(web::resource("/orders/{order_id}").route(web::get().to(pages::order)))
+    .service(
+        web::resource("/orders/{order_id}")
+            .wrap(no_referrer())
+            .route(web::get().to(pages::order)),
+    )
     .service(web::resource("/admin").route(web::get().to(pages::admin)))
     .service(web::resource("/admin/login").route(web::post().to(pages::login)))
     .service(web::resource("/admin/logout").route(web::post().to(pages::logout)))
     .service(web::resource("/admin/dlq/redrive").route(web::post().to(pages::redrive)))
-    .service(web::resource("/admin/orders/{order_id}").route(web::get().to(pages::admin_order)))
+    .service(
+        web::resource("/admin/orders/{order_id}")
+            .wrap(no_referrer())
+            .route(web::get().to(pages::admin_order)),
+    )
     .service(
         web::scope("/static")
             .wrap(from_fn(static_cache))

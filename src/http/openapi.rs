@@ -74,7 +74,7 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The order's `accessToken` from the 201 answer (also accepted as `?token=`). For /metrics: an admin key.",
+                        "The order's `accessToken` from the 201 answer, in `Authorization: Bearer` only (a `?token=` query parameter is not accepted: URLs end up in logs). For /metrics: an admin key.",
                     ))
                     .build(),
             ),

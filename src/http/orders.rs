@@ -564,21 +564,26 @@ fn accepted(order: &Order) {
     tracing::info!(order_id = %order.order_id, total = %order.total, lines = order.items.len(), "order accepted");
 }
 
+/// The token of `Authorization: Bearer …`. Only the header: a token in a URL ends up in
+/// access logs, browser history and `Referer` (the page's `?token=` link is exchanged for an
+/// order cookie by [`super::pages::order`], and is not accepted here).
 pub(super) fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let from_header = req
-        .headers()
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(|t| t.trim().to_owned());
-    from_header.or_else(|| {
-        web::Query::<HashMap<String, String>>::from_query(req.query_string())
-            .ok()
-            .and_then(|q| q.get("token").cloned())
-    })
+        .map(|t| t.trim().to_owned())
+}
+
+/// Whether `token` is `order`'s access token.
+pub(super) fn is_order_token(order: &Order, token: &str) -> bool {
+    constant_time_eq(
+        sha256_hex(token.as_bytes()).as_bytes(),
+        order.access_token_sha256.as_bytes(),
+    )
 }
 
 /// Admin key check: missing → 401, wrong → 403.
@@ -595,41 +600,51 @@ pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError
     }
 }
 
-/// Loads an order the caller may see: with its access token, an admin key or an admin
-/// console session. Everyone
-/// else gets the same 404 as for an order that does not exist.
-pub(super) async fn authorized_order(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<Order, ApiError> {
+/// The order named by the path's `{order_id}`; the same 404 when the id is malformed or
+/// unknown.
+pub(super) async fn order_in_path(req: &HttpRequest, state: &AppState) -> Result<Order, ApiError> {
     let not_found = || ApiError::NotFound("no such order".into());
     let id = req
         .match_info()
         .get("order_id")
         .and_then(|s| OrderId::parse(s).ok())
         .ok_or_else(not_found)?;
-    let order = state
+    state
         .services
         .store
         .get_order(&id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(not_found)
+}
+
+/// Loads an order the caller may see: with its access token (`Authorization: Bearer`), its
+/// order cookie (the no-JS page, [`super::session::verify_order_cookie`]), an admin key or an
+/// admin console session. Everyone else gets the same 404 as for an order that does not exist.
+pub(super) async fn authorized_order(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Order, ApiError> {
+    let order = order_in_path(req, state).await?;
     let admin = req
         .headers()
         .get("X-API-Key")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|k| state.is_admin_key(k));
-    let owner = bearer_token(req).is_some_and(|t| {
-        constant_time_eq(
-            sha256_hex(t.as_bytes()).as_bytes(),
-            order.access_token_sha256.as_bytes(),
-        )
-    });
+    let owner = bearer_token(req).is_some_and(|t| is_order_token(&order, &t));
+    let cookie = match req.cookie(super::session::ORDER_COOKIE) {
+        Some(c) if !(admin || owner) => super::session::verify_order_cookie(
+            &state.services.keys.data_key().await?,
+            &order.order_id,
+            c.value(),
+            chrono::Utc::now().timestamp(),
+        ),
+        _ => false,
+    };
     let console = super::pages::admin_session(req, state).is_some();
-    if admin || owner || console {
+    if admin || owner || cookie || console {
         Ok(order)
     } else {
-        Err(not_found())
+        Err(ApiError::NotFound("no such order".into()))
     }
 }
 

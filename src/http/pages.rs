@@ -135,20 +135,80 @@ fn not_found_page() -> HttpResponse {
         .body("<!doctype html><title>Not found</title><h1>Not found</h1><p>No such order, or the link is incomplete.</p>")
 }
 
-/// GET /orders/{order_id}?token=…: the order and its timeline, no JavaScript needed.
+/// GET /orders/{order_id}: the order and its timeline, no JavaScript needed.
+///
+/// The link a customer keeps is `/orders/{id}?token=…`. Its token is checked and at once
+/// exchanged for an order cookie (HttpOnly, `SameSite=Lax` so it works when the link is opened
+/// from a mail client, scoped by `Path` to this order's page and receipt), and the answer is a
+/// 303 to the clean URL: the token does not stay in the address bar, in history or in the
+/// `Referer` of what the page loads. A wrong token gets the same 404 as an unknown order.
 pub async fn order(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match super::orders::authorized_order(&req, &state).await {
-        Ok(order) => {
-            let token = super::orders::bearer_token(&req).unwrap_or_default();
-            let receipt = format!("/api/orders/{}/receipt?token={}", order.order_id, token);
-            html(
-                actix_web::http::StatusCode::OK,
-                order_page(&state, &order, Some(receipt)).render(),
-            )
-        }
+    let token =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("token").cloned());
+    let result = match token {
+        Some(token) => exchange_token(&req, &state, &token).await,
+        None => super::orders::authorized_order(&req, &state)
+            .await
+            .map(|order| {
+                let receipt = format!("/api/orders/{}/receipt", order.order_id);
+                html(
+                    actix_web::http::StatusCode::OK,
+                    order_page(&state, &order, Some(receipt)).render(),
+                )
+            }),
+    };
+    match result {
+        Ok(res) => res,
         Err(ApiError::NotFound(_)) => not_found_page(),
         Err(e) => e.error_response(),
     }
+}
+
+/// The 303 to `/orders/{id}` with the order cookies, if `token` is the order's.
+async fn exchange_token(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+) -> Result<HttpResponse, ApiError> {
+    let order = super::orders::order_in_path(req, state).await?;
+    if !super::orders::is_order_token(&order, token) {
+        return Err(ApiError::NotFound("no such order".into()));
+    }
+    let lifetime = state.settings.orders.link_cookie_secs as i64;
+    let value = super::session::issue_order_cookie(
+        &state.services.keys.data_key().await?,
+        &order.order_id,
+        chrono::Utc::now().timestamp(),
+        lifetime,
+    );
+    let page = format!("/orders/{}", order.order_id);
+    let mut res = see_other(&page);
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    // The page, and the receipt its link points to; not the JSON API (the storefront sends
+    // its Bearer token there) nor any other order.
+    for path in [
+        page.clone(),
+        format!("/api/orders/{}/receipt", order.order_id),
+    ] {
+        let cookie = Cookie::build(super::session::ORDER_COOKIE, value.clone())
+            .path(path)
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure_cookie(
+                req,
+                state.settings.rate_limit.trusted_proxy_hops,
+            ))
+            .max_age(actix_web::cookie::time::Duration::seconds(lifetime))
+            .finish();
+        let _ = res.add_cookie(&cookie);
+    }
+    tracing::info!(order_id = %order.order_id, "order link exchanged for an order cookie");
+    Ok(res)
 }
 
 /// The valid admin session carried by this request, if any.

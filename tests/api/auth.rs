@@ -23,6 +23,7 @@ async fn an_order_is_404_without_its_token() {
         .await
         .unwrap();
     assert_eq!(anon.status(), 404);
+    let anon_body = anon.text().await.unwrap();
     assert_eq!(app.get_order(id, "wrong-token").await.status(), 404);
     let other: Value = app
         .post_order(&order_body("sku-mug", 1))
@@ -69,16 +70,27 @@ async fn an_order_is_404_without_its_token() {
         .await
         .unwrap();
     assert_eq!(receipt.status(), 404, "receipts follow the same rule");
-    let by_query = app
-        .client
-        .get(app.url(&format!("/api/orders/{id}?token={token}")))
-        .send()
-        .await
-        .unwrap();
+    // A token in a URL lands in access logs, history and Referer: the API takes it only in
+    // `Authorization`. `?token=` is no credential, so the answer is the 404 of a wrong token
+    // (not a 401 that would tell the order exists).
+    for path in [
+        format!("/api/orders/{id}?token={token}"),
+        format!("/api/orders/{id}/receipt?token={token}"),
+    ] {
+        let by_query = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(by_query.status(), 404, "{path}");
+        assert_eq!(
+            by_query.text().await.unwrap(),
+            anon_body,
+            "{path}: the same answer as without any token"
+        );
+    }
+    let by_header = app.get_order(id, token).await;
+    assert_eq!(by_header.status(), 200);
     assert_eq!(
-        by_query.status(),
-        200,
-        "the token also works as a query parameter (links)"
+        by_header.headers()["referrer-policy"],
+        "no-referrer",
+        "order answers send no Referer onward"
     );
 }
 

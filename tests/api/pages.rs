@@ -1,11 +1,37 @@
 //! Server-rendered pages, the admin console's session and CSRF, and cache headers.
 
-use crate::helpers::{order_body, spawn_app_with, ADMIN_KEY};
+use crate::helpers::{order_body, spawn_app_with, TestApp, ADMIN_KEY};
 use serde_json::Value;
 
+/// `GET /orders/{id}?token=…`: the 303 to the clean URL and the order cookies it sets.
+async fn open_link(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/orders/{id}?token={token}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn the_order_page_renders_without_javascript_for_the_token_holder() {
-    let app = spawn_app_with(&[], false).await;
+async fn the_order_link_is_exchanged_for_a_cookie_and_the_page_carries_no_token() {
+    let app = spawn_app_with(&[], true).await;
     let created: Value = app
         .post_order(&order_body("sku-mug", 2))
         .await
@@ -14,27 +40,79 @@ async fn the_order_page_renders_without_javascript_for_the_token_holder() {
         .unwrap();
     let id = created["orderId"].as_str().unwrap();
     let token = created["accessToken"].as_str().unwrap();
-    let page = app
-        .client
-        .get(app.url(&format!("/orders/{id}?token={token}")))
-        .send()
-        .await
-        .unwrap();
+    app.wait_final(id, token).await;
+
+    let link = open_link(&app, id, token).await;
+    assert_eq!(link.status(), 303);
+    assert_eq!(
+        link.headers()["location"],
+        format!("/orders/{id}"),
+        "the clean URL"
+    );
+    assert_eq!(link.headers()["cache-control"], "no-store");
+    assert_eq!(link.headers()["referrer-policy"], "no-referrer");
+    let sets = set_cookies(&link);
+    let paths: Vec<String> = sets
+        .iter()
+        .map(|c| {
+            c.split(';')
+                .map(str::trim)
+                .find_map(|a| a.strip_prefix("Path="))
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [format!("/orders/{id}"), format!("/api/orders/{id}/receipt")],
+        "scoped to this order's page and receipt: {sets:?}"
+    );
+    for c in &sets {
+        assert!(c.starts_with("orderflow_order=v1."), "{c}");
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax"), "{c}");
+        assert!(c.contains("Max-Age=3600"), "{c}");
+        assert!(!c.contains(token), "the cookie is not the token: {c}");
+    }
+    let cookie = cookie_of(&link);
+
+    let page = get_with_cookie(&app, &format!("/orders/{id}"), &cookie).await;
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
     assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     assert!(
         html.contains(id)
-            && html.contains("PENDING")
+            && html.contains("COMPLETED")
             && html.contains("Stoneware Mug")
             && html.contains("28.00 USD"),
         "{html}"
     );
     assert!(!html.contains("<script"), "no JavaScript on the page");
+    assert!(!html.contains(token), "the token is not on the page");
+    let at = html
+        .find("Download the PDF receipt")
+        .expect("a receipt link");
+    let href = html[..at]
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        href,
+        format!("/api/orders/{id}/receipt"),
+        "no token= in the link"
+    );
+    let receipt = get_with_cookie(&app, &href, &cookie).await;
+    assert_eq!(receipt.status(), 200, "the cookie opens the receipt");
+    assert_eq!(receipt.headers()["content-type"], "application/pdf");
+
     let anon = app
         .client
         .get(app.url(&format!("/orders/{id}")))
@@ -42,13 +120,52 @@ async fn the_order_page_renders_without_javascript_for_the_token_holder() {
         .await
         .unwrap();
     assert_eq!(anon.status(), 404);
-    let wrong = app
-        .client
-        .get(app.url(&format!("/orders/{id}?token=nope")))
-        .send()
-        .await
-        .unwrap();
+    let wrong = open_link(&app, id, "nope").await;
     assert_eq!(wrong.status(), 404);
+    assert!(wrong.headers().get("set-cookie").is_none(), "no cookie");
+    assert_eq!(wrong.headers()["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn an_order_cookie_opens_only_its_order_and_not_once_tampered_or_expired() {
+    let app = spawn_app_with(&[("ORDERFLOW__ORDERS__LINK_COOKIE_SECS", "2")], false).await;
+    let mut orders = Vec::new();
+    for _ in 0..2 {
+        let c: Value = app
+            .post_order(&order_body("sku-mug", 1))
+            .await
+            .json()
+            .await
+            .unwrap();
+        orders.push((
+            c["orderId"].as_str().unwrap().to_owned(),
+            c["accessToken"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let ((a, a_token), (b, _)) = (&orders[0], &orders[1]);
+    let link = open_link(&app, a, a_token).await;
+    assert_eq!(link.status(), 303);
+    assert!(set_cookies(&link)[0].contains("Max-Age=2"));
+    let cookie = cookie_of(&link);
+    // Valid for at least one more second (the expiry is whole seconds, two ahead).
+    let page_a = get_with_cookie(&app, &format!("/orders/{a}"), &cookie).await;
+    assert_eq!(page_a.status(), 200, "the cookie opens its order");
+    for path in [format!("/orders/{b}"), format!("/api/orders/{b}/receipt")] {
+        let other = get_with_cookie(&app, &path, &cookie).await;
+        assert_eq!(other.status(), 404, "order A's cookie on {path}");
+    }
+    let (name_and_expiry, sig) = cookie.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    let tampered = format!("{name_and_expiry}.{flipped}{}", &sig[1..]);
+    let expires: i64 = name_and_expiry.rsplit_once('.').unwrap().1.parse().unwrap();
+    let extended = cookie.replacen(&expires.to_string(), &(expires + 3600).to_string(), 1);
+    for forged in [tampered, extended] {
+        let res = get_with_cookie(&app, &format!("/orders/{a}"), &forged).await;
+        assert_eq!(res.status(), 404, "{forged}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = get_with_cookie(&app, &format!("/orders/{a}"), &cookie).await;
+    assert_eq!(expired.status(), 404, "the cookie has expired");
 }
 
 fn cookie_of(res: &reqwest::Response) -> String {
