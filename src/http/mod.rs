@@ -130,7 +130,10 @@ impl AppState {
     }
 }
 
-/// The request id of this request: from `X-Request-Id` or `X-Amzn-Trace-Id`, else generated.
+/// The request id of this request: the ALB's `X-Amzn-Trace-Id` when a trusted proxy stands
+/// in front, else generated. Never the client's own `X-Request-Id` (it would let a client
+/// forge or collide with another request's id in the logs and on the order); that one is
+/// logged beside it as `client_request_id`.
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
@@ -150,14 +153,19 @@ async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(usable_id)
-        .or_else(|| req.headers().get("x-amzn-trace-id").and_then(usable_id))
+    let behind_proxy = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.settings.rate_limit.trusted_proxy_hops > 0);
+    let id = behind_proxy
+        .then(|| req.headers().get("x-amzn-trace-id").and_then(usable_id))
+        .flatten()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let client_id = req.headers().get("x-request-id").and_then(usable_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("http", request_id = %id);
+    let span = match &client_id {
+        Some(c) => tracing::info_span!("http", request_id = %id, client_request_id = %c),
+        None => tracing::info_span!("http", request_id = %id),
+    };
     let (method, path) = (req.method().clone(), req.path().to_owned());
     let started = std::time::Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;

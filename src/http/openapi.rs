@@ -87,7 +87,7 @@ impl Modify for Security {
     info(
         title = "Orderflow API",
         description = "Place orders and follow them to COMPLETED (with a PDF receipt) or FAILED.\n\n\
-            Every answer carries `X-Request-Id` (echoed when the request sent one). Every error \
+            Every answer carries `X-Request-Id` (the server's id for the request, also in its logs). Every error \
             is JSON `{\"error\": {\"code\", \"message\", \"field\"?}}`. Answers with `Retry-After` \
             (429, 503, 409 `IDEMPOTENCY_IN_FLIGHT`) may be retried with the same \
             `Idempotency-Key`. The HTML pages (`/`, `/orders/{id}`, `/admin`) are not part of this API.",

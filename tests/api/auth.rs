@@ -229,6 +229,8 @@ async fn health_products_storefront_and_request_ids() {
         200
     );
 
+    // Security review L-12: a client's X-Request-Id (or, without a trusted proxy, its
+    // X-Amzn-Trace-Id) is not taken as the request id; behind the ALB its trace id is.
     let res = app
         .client
         .get(app.url("/healthz"))
@@ -236,11 +238,25 @@ async fn health_products_storefront_and_request_ids() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "req-abc-123");
+    assert_ne!(res.headers()["x-request-id"], "req-abc-123");
     let res = app
         .client
         .get(app.url("/healthz"))
         .header("X-Amzn-Trace-Id", "Root=1-abc-def")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "Root=1-abc-def");
+    let behind_alb = crate::helpers::spawn_app_with(
+        &[("ORDERFLOW__RATE_LIMIT__TRUSTED_PROXY_HOPS", "1")],
+        false,
+    )
+    .await;
+    let res = behind_alb
+        .client
+        .get(behind_alb.url("/healthz"))
+        .header("X-Amzn-Trace-Id", "Root=1-abc-def")
+        .header("X-Request-Id", "req-abc-123")
         .send()
         .await
         .unwrap();

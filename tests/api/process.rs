@@ -88,6 +88,11 @@ async fn an_order_accepted_before_sigkill_completes_once_after_restart() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(
+        request_id, "req-crash-test-1",
+        "the client's id is not taken"
+    );
     let created: Value = res.json().await.unwrap();
     let id = created["orderId"].as_str().unwrap().to_owned();
     let token = created["accessToken"].as_str().unwrap().to_owned();
@@ -173,7 +178,7 @@ async fn an_order_accepted_before_sigkill_completes_once_after_restart() {
         .collect();
     assert!(!worker_lines.is_empty(), "worker logged the order:\n{log}");
     assert!(
-        worker_lines.iter().all(|l| l.contains("req-crash-test-1")),
+        worker_lines.iter().all(|l| l.contains(&request_id)),
         "worker lines carry the request id:\n{log}"
     );
     let mut serve_log = String::new();
