@@ -371,6 +371,11 @@ impl Default for WorkerSettings {
     }
 }
 
+/// The shortest admin key accepted (`openssl rand -base64 32` gives 44 characters).
+pub const MIN_ADMIN_KEY_LEN: usize = 32;
+/// The fewest distinct characters an admin key may have: refuses `aaaa…`, `abab…` and the like.
+pub const MIN_ADMIN_KEY_DISTINCT: usize = 10;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
@@ -407,15 +412,25 @@ impl Default for AuthSettings {
 
 impl AuthSettings {
     fn validate(&self) -> Result<(), ConfigError> {
-        if self
-            .admin_api_keys
-            .iter()
-            .any(|k| k.expose().trim().len() < 16)
-        {
-            return Err(invalid(
-                "auth.admin_api_keys",
-                "every key must be at least 16 characters",
-            ));
+        let how = "make one with `openssl rand -base64 32`";
+        for k in &self.admin_api_keys {
+            let k = k.expose().trim();
+            // Never the key itself in the message: it may be a real one, nearly right.
+            if k.chars().count() < MIN_ADMIN_KEY_LEN {
+                return Err(invalid(
+                    "auth.admin_api_keys",
+                    format!("every key must be at least {MIN_ADMIN_KEY_LEN} characters; {how}"),
+                ));
+            }
+            let distinct: std::collections::HashSet<char> = k.chars().collect();
+            if distinct.len() < MIN_ADMIN_KEY_DISTINCT {
+                return Err(invalid(
+                    "auth.admin_api_keys",
+                    format!(
+                        "a key has fewer than {MIN_ADMIN_KEY_DISTINCT} distinct characters (too easy to guess); {how}"
+                    ),
+                ));
+            }
         }
         if !(1..=100).contains(&self.max_failures) {
             return Err(invalid("auth.max_failures", "must be between 1 and 100"));
@@ -942,7 +957,7 @@ mod tests {
                 ("ORDERFLOW__WORKER__CONCURRENCY", "4"),
                 (
                     "ORDERFLOW__AUTH__ADMIN_API_KEYS",
-                    "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb",
+                    "0123456789abcdef0123456789abcdef,fedcba9876543210fedcba9876543210",
                 ),
             ]),
         )
@@ -950,7 +965,7 @@ mod tests {
         assert_eq!(s.http.addr, "0.0.0.0:9000");
         assert_eq!(s.worker.concurrency, 4);
         assert_eq!(s.auth.admin_api_keys.len(), 2);
-        assert!(!s.redacted_json().contains("aaaa"), "secrets are redacted");
+        assert!(!s.redacted_json().contains("0123"), "secrets are redacted");
     }
 
     #[test]
@@ -1033,6 +1048,40 @@ mod tests {
         for (k, v, needle) in cases {
             let err = load(&[(k, v)]).unwrap_err().to_string();
             assert!(err.contains(needle), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn admin_keys_must_be_long_and_not_low_entropy() {
+        let twenty = "k3y-4bcd-efgh-ijklmn";
+        assert_eq!(twenty.len(), 20);
+        let a32 = "a".repeat(32);
+        let ab32 = "ab".repeat(16);
+        for key in [
+            twenty,
+            a32.as_str(),
+            ab32.as_str(),
+            "k3y-0123456789-abcdefghijklmnop",
+        ] {
+            let err = load(&[("ORDERFLOW__AUTH__ADMIN_API_KEYS", key)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.admin_api_keys"), "{key}: {err}");
+            assert!(err.contains("openssl rand -base64 32"), "{key}: {err}");
+            assert!(!err.contains(key), "the key is not echoed: {err}");
+        }
+        // One bad key among good ones is enough to refuse.
+        let good = "Vq3kX9pL2mN8rT5wY7zB1cD4fG6hJ0sA";
+        let err = load(&[("ORDERFLOW__AUTH__ADMIN_API_KEYS", &format!("{good},{a32}"))]);
+        assert!(err.is_err());
+        // What `openssl rand -base64 32` and `-hex 16` produce passes.
+        for key in [
+            good,
+            "3q2+7w8v9Ia0bCdEfGhIjKlMnOpQrStUvWxYz012345=",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            let s = load(&[("ORDERFLOW__AUTH__ADMIN_API_KEYS", key)]).unwrap();
+            assert_eq!(s.auth.admin_api_keys.len(), 1);
         }
     }
 
