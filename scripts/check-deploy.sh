@@ -342,7 +342,7 @@ step_tfconfig() {
     fi
 
     # The user data's check-config block (between its `# --- check-config ---` markers) must
-    # see the units' environment file: a key shorter than 16 characters fails there.
+    # see the units' environment file: a key shorter than 32 characters fails there.
     ud="$work/tf-rendered/render.all_options.user-data.sh"
     sed -n '/^# --- check-config ---$/,/^# --- end check-config ---$/p' "$ud" |
         sed -e "s#/etc/orderflow/orderflow.env#$work/ud.env#g" \
@@ -358,11 +358,11 @@ step_tfconfig() {
         return 1
     fi
     grep -q 'auth.admin_api_keys' "$work/ud-check.err"
-    echo 'ORDERFLOW__AUTH__ADMIN_API_KEYS=0123456789abcdef,fedcba9876543210' > "$work/ud.env"
+    echo 'ORDERFLOW__AUTH__ADMIN_API_KEYS=0123456789abcdef0123456789abcdef,fedcba9876543210fedcba9876543210' > "$work/ud.env"
     env -i PATH="$PATH" bash -euo pipefail "$work/ud-check.sh"
     : > "$work/ud.env"
     env -i PATH="$PATH" bash -euo pipefail "$work/ud-check.sh"
-    echo "user data check-config reads the env file: short admin key refused, 16+ characters and none accepted"
+    echo "user data check-config reads the env file: short admin key refused, 32+ characters and none accepted"
 }
 
 # packer/files/orderflow-lifecycle.sh with stub curl (IMDS), systemctl and aws on PATH:

@@ -379,11 +379,99 @@ impl Default for WorkerSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The shortest admin key accepted (`openssl rand -base64 32` gives 44 characters).
+pub const MIN_ADMIN_KEY_LEN: usize = 32;
+/// The fewest distinct characters an admin key may have: refuses `aaaa…`, `abab…` and the like.
+pub const MIN_ADMIN_KEY_DISTINCT: usize = 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// Keys accepted in `X-API-Key` for admin endpoints. Empty: admin endpoints are closed.
     pub admin_api_keys: Vec<Secret>,
+    /// Failed admin authentications (sign-in form, `X-API-Key`, `/metrics` bearer) one
+    /// client may make within `failure_window_secs` before it is blocked.
+    pub max_failures: u32,
+    /// The window in which a client's failures count; a client quiet this long is forgotten.
+    pub failure_window_secs: u64,
+    /// The first block; each further block of the same client doubles it, up to `max_block_secs`.
+    pub block_secs: u64,
+    pub max_block_secs: u64,
+    /// Failures per minute from all clients together; beyond it every admin authentication
+    /// is refused until the minute ends (a guesser spread over many addresses is slowed too).
+    pub global_failures_per_minute: u32,
+    /// Clients tracked at once (memory bound); further failing clients count only globally.
+    pub max_tracked_clients: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            admin_api_keys: Vec::new(),
+            max_failures: 5,
+            failure_window_secs: 300,
+            block_secs: 60,
+            max_block_secs: 900,
+            global_failures_per_minute: 100,
+            max_tracked_clients: 10_000,
+        }
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let how = "make one with `openssl rand -base64 32`";
+        for k in &self.admin_api_keys {
+            let k = k.expose().trim();
+            // Never the key itself in the message: it may be a real one, nearly right.
+            if k.chars().count() < MIN_ADMIN_KEY_LEN {
+                return Err(invalid(
+                    "auth.admin_api_keys",
+                    format!("every key must be at least {MIN_ADMIN_KEY_LEN} characters; {how}"),
+                ));
+            }
+            let distinct: std::collections::HashSet<char> = k.chars().collect();
+            if distinct.len() < MIN_ADMIN_KEY_DISTINCT {
+                return Err(invalid(
+                    "auth.admin_api_keys",
+                    format!(
+                        "a key has fewer than {MIN_ADMIN_KEY_DISTINCT} distinct characters (too easy to guess); {how}"
+                    ),
+                ));
+            }
+        }
+        if !(1..=100).contains(&self.max_failures) {
+            return Err(invalid("auth.max_failures", "must be between 1 and 100"));
+        }
+        if !(1..=86_400).contains(&self.failure_window_secs) {
+            return Err(invalid(
+                "auth.failure_window_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(1..=3600).contains(&self.block_secs) {
+            return Err(invalid("auth.block_secs", "must be between 1 and 3600"));
+        }
+        if !(self.block_secs..=86_400).contains(&self.max_block_secs) {
+            return Err(invalid(
+                "auth.max_block_secs",
+                "must be between auth.block_secs and 86400",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.global_failures_per_minute) {
+            return Err(invalid(
+                "auth.global_failures_per_minute",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(100..=1_000_000).contains(&self.max_tracked_clients) {
+            return Err(invalid(
+                "auth.max_tracked_clients",
+                "must be between 100 and 1000000",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -756,18 +844,7 @@ impl Settings {
                 "must be at most 20 (SQS's long-poll limit)",
             ));
         }
-        if let Some(k) = self
-            .auth
-            .admin_api_keys
-            .iter()
-            .find(|k| k.expose().trim().len() < 16)
-        {
-            let _ = k;
-            return Err(invalid(
-                "auth.admin_api_keys",
-                "every key must be at least 16 characters",
-            ));
-        }
+        self.auth.validate()?;
         if !(60..=MAX_IDEMPOTENCY_TTL_SECS).contains(&self.orders.idempotency_ttl_secs) {
             return Err(invalid(
                 "orders.idempotency_ttl_secs",
@@ -934,7 +1011,7 @@ mod tests {
                 ("ORDERFLOW__WORKER__CONCURRENCY", "4"),
                 (
                     "ORDERFLOW__AUTH__ADMIN_API_KEYS",
-                    "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb",
+                    "0123456789abcdef0123456789abcdef,fedcba9876543210fedcba9876543210",
                 ),
             ]),
         )
@@ -942,7 +1019,7 @@ mod tests {
         assert_eq!(s.http.addr, "0.0.0.0:9000");
         assert_eq!(s.worker.concurrency, 4);
         assert_eq!(s.auth.admin_api_keys.len(), 2);
-        assert!(!s.redacted_json().contains("aaaa"), "secrets are redacted");
+        assert!(!s.redacted_json().contains("0123"), "secrets are redacted");
     }
 
     #[test]
@@ -1038,6 +1115,82 @@ mod tests {
             ),
         ];
         for (k, v, needle) in cases {
+            let err = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn admin_keys_must_be_long_and_not_low_entropy() {
+        let twenty = "k3y-4bcd-efgh-ijklmn";
+        assert_eq!(twenty.len(), 20);
+        let a32 = "a".repeat(32);
+        let ab32 = "ab".repeat(16);
+        for key in [
+            twenty,
+            a32.as_str(),
+            ab32.as_str(),
+            "k3y-0123456789-abcdefghijklmnop",
+        ] {
+            let err = load(&[("ORDERFLOW__AUTH__ADMIN_API_KEYS", key)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.admin_api_keys"), "{key}: {err}");
+            assert!(err.contains("openssl rand -base64 32"), "{key}: {err}");
+            assert!(!err.contains(key), "the key is not echoed: {err}");
+        }
+        // One bad key among good ones is enough to refuse.
+        let good = "Vq3kX9pL2mN8rT5wY7zB1cD4fG6hJ0sA";
+        let err = load(&[("ORDERFLOW__AUTH__ADMIN_API_KEYS", &format!("{good},{a32}"))]);
+        assert!(err.is_err());
+        // What `openssl rand -base64 32` and `-hex 16` produce passes.
+        for key in [
+            good,
+            "3q2+7w8v9Ia0bCdEfGhIjKlMnOpQrStUvWxYz012345=",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            let s = load(&[("ORDERFLOW__AUTH__ADMIN_API_KEYS", key)]).unwrap();
+            assert_eq!(s.auth.admin_api_keys.len(), 1);
+        }
+    }
+
+    #[test]
+    fn auth_throttle_defaults_and_bounds() {
+        let a = load(&[]).unwrap().auth;
+        assert_eq!(
+            (
+                a.max_failures,
+                a.failure_window_secs,
+                a.block_secs,
+                a.max_block_secs
+            ),
+            (5, 300, 60, 900)
+        );
+        assert_eq!(a.global_failures_per_minute, 100);
+        for (k, v, needle) in [
+            ("ORDERFLOW__AUTH__MAX_FAILURES", "0", "auth.max_failures"),
+            (
+                "ORDERFLOW__AUTH__FAILURE_WINDOW_SECS",
+                "0",
+                "auth.failure_window_secs",
+            ),
+            ("ORDERFLOW__AUTH__BLOCK_SECS", "0", "auth.block_secs"),
+            (
+                "ORDERFLOW__AUTH__MAX_BLOCK_SECS",
+                "30",
+                "auth.max_block_secs",
+            ),
+            (
+                "ORDERFLOW__AUTH__GLOBAL_FAILURES_PER_MINUTE",
+                "0",
+                "auth.global_failures_per_minute",
+            ),
+            (
+                "ORDERFLOW__AUTH__MAX_TRACKED_CLIENTS",
+                "5",
+                "auth.max_tracked_clients",
+            ),
+        ] {
             let err = load(&[(k, v)]).unwrap_err().to_string();
             assert!(err.contains(needle), "{k}={v}: {err}");
         }

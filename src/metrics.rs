@@ -31,6 +31,7 @@ pub const MESSAGES_RETRIED: &str = "orderflow_messages_retried_total";
 pub const MESSAGES_DEAD_LETTERED: &str = "orderflow_messages_dead_lettered_total";
 pub const ORDERS_REQUEUED: &str = "orderflow_orders_requeued_total";
 pub const RATE_LIMITED: &str = "orderflow_rate_limited_total";
+pub const AUTH_FAILURES: &str = "orderflow_auth_failures_total";
 pub const QUEUE_DEPTH: &str = "orderflow_queue_depth";
 pub const QUEUE_IN_FLIGHT: &str = "orderflow_queue_in_flight";
 pub const DLQ_DEPTH: &str = "orderflow_dlq_depth";
@@ -126,6 +127,10 @@ fn describe() {
         "Stuck PENDING orders re-enqueued by the reconciler"
     );
     describe_counter!(RATE_LIMITED, "Order placements refused with 429");
+    describe_counter!(
+        AUTH_FAILURES,
+        "Wrong admin keys presented, by surface (login, api_key, metrics); answers refused while blocked are not counted"
+    );
     describe_gauge!(QUEUE_DEPTH, "Messages waiting on the order queue");
     describe_gauge!(QUEUE_IN_FLIGHT, "Messages received and not yet finished");
     describe_gauge!(DLQ_DEPTH, "Messages in the dead-letter queue");
@@ -214,6 +219,11 @@ pub fn orders_requeued(n: u64) {
 
 pub fn rate_limited() {
     counter!(RATE_LIMITED).increment(1);
+}
+
+/// A wrong admin key; `surface` is `login`, `api_key` or `metrics` (a fixed set).
+pub fn auth_failure(surface: &'static str) {
+    counter!(AUTH_FAILURES, "surface" => surface).increment(1);
 }
 
 pub fn queue_depth(d: &crate::ports::QueueDepth) {

@@ -359,7 +359,7 @@ variable "log_level" {
 }
 
 variable "admin_api_keys_ssm_parameter" {
-  description = "Name of an SSM SecureString parameter holding the admin API keys, comma-separated (each >= 16 characters). User data reads it at boot into /etc/orderflow/orderflow.env (ORDERFLOW__AUTH__ADMIN_API_KEYS), so no key is in user data or Terraform state. Null: admin endpoints closed."
+  description = "Name of an SSM SecureString parameter holding the admin API keys, comma-separated (each >= 32 characters with >= 10 distinct ones, e.g. from `openssl rand -base64 32`). User data reads it at boot into /etc/orderflow/orderflow.env (ORDERFLOW__AUTH__ADMIN_API_KEYS), so no key is in user data or Terraform state. Null: admin endpoints closed."
   type        = string
   default     = null
 

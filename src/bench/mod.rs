@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ADMIN_KEY: &str = "bench-admin-key-0123456789";
+const ADMIN_KEY: &str = "bench-admin-key-0123456789-abcdefghij";
 
 /// What to run, and for how long.
 #[derive(Debug, Clone)]

@@ -40,12 +40,24 @@ pub enum ApiError {
     /// 429: this client placed too many orders too fast.
     #[error("too many orders from this address; retry in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429: too many wrong admin keys from this address (or from everywhere); the key
+    /// presented was not checked.
+    #[error("too many failed admin authentications; retry in {retry_after_secs} s")]
+    AuthBlocked { retry_after_secs: u64 },
     /// 503: a backend is unavailable; the client may retry (same Idempotency-Key).
     #[error("{0}")]
     Unavailable(String),
     /// 500: a bug or corrupt data. The details go to the log, not to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl From<super::limits::Blocked> for ApiError {
+    fn from(b: super::limits::Blocked) -> Self {
+        ApiError::AuthBlocked {
+            retry_after_secs: b.retry_after_secs,
+        }
+    }
 }
 
 impl ApiError {
@@ -81,6 +93,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "IDEMPOTENCY_KEY_REUSED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::TooManyRequests { .. } => "RATE_LIMITED",
+            ApiError::AuthBlocked { .. } => "TOO_MANY_AUTH_FAILURES",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -136,7 +149,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::AuthBlocked { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,7 +171,8 @@ impl ResponseError for ApiError {
             } => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::AuthBlocked { retry_after_secs } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unauthorized(_) => {

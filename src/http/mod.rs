@@ -38,6 +38,9 @@ pub struct AppState {
     /// Set on shutdown: `/readyz` fails so the load balancer drains this instance.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     rate_limiter: limits::OrderRateLimiter,
+    /// Failed admin authentications per client and overall (every admin key check goes
+    /// through [`AppState::admin_key_attempt`]).
+    auth_throttle: limits::AuthThrottle,
     /// Products and prices for pricing orders (not stock: the worker reserves that).
     pub(crate) catalog: orders::CatalogCache,
     /// The last dependency check behind `/readyz`.
@@ -108,6 +111,8 @@ impl AppState {
         let sessions = session::SessionKeys::from_admin_key_hashes(&admin_key_hashes);
         let assets = Assets::load(&settings.http.static_dir);
         let rate_limiter = limits::OrderRateLimiter::new(&settings.rate_limit);
+        let auth_throttle =
+            limits::AuthThrottle::new(&settings.auth, settings.rate_limit.trusted_proxy_hops);
         AppState {
             services,
             settings,
@@ -116,12 +121,42 @@ impl AppState {
             assets,
             draining: Default::default(),
             rate_limiter,
+            auth_throttle,
             catalog: orders::CatalogCache::new(orders::CATALOG_TTL),
             readiness: Readiness::new(READY_CACHE),
         }
     }
 
-    pub fn is_admin_key(&self, given: &str) -> bool {
+    /// An admin key presented on `surface`, checked under the throttle. `Err` while this
+    /// client (or everyone) is blocked: the key is then not even compared, so a right guess
+    /// during a block tells nothing. Otherwise whether it is valid; a wrong one is logged
+    /// with the client's address and counts against it, a right one clears its failures.
+    pub(crate) fn admin_key_attempt(
+        &self,
+        req: &HttpRequest,
+        given: &str,
+        surface: limits::AuthSurface,
+    ) -> Result<bool, limits::Blocked> {
+        let client = self.auth_throttle.client(req);
+        if let Err(blocked) = self.auth_throttle.check(client) {
+            tracing::info!(
+                client = %client,
+                surface = surface.as_str(),
+                retry_after_secs = blocked.retry_after_secs,
+                "admin authentication refused unchecked: too many failures"
+            );
+            return Err(blocked);
+        }
+        if self.is_admin_key(given) {
+            self.auth_throttle.succeeded(client);
+            Ok(true)
+        } else {
+            self.auth_throttle.failed(client, surface);
+            Ok(false)
+        }
+    }
+
+    fn is_admin_key(&self, given: &str) -> bool {
         let h = sha256_hex(given.as_bytes());
         // Check every key so the time taken does not say which one matched.
         self.admin_key_hashes.iter().fold(false, |hit, k| {
@@ -332,6 +367,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         (status = 401, description = "No admin key", body = errors::ErrorResponse),
         (status = 403, description = "Wrong admin key", body = errors::ErrorResponse),
         (status = 404, description = "Metrics are on the separate `metrics.addr` listener", body = errors::ErrorResponse),
+        (status = 429, description = "`TOO_MANY_AUTH_FAILURES`: too many wrong admin keys from this address (or from everywhere); the key was not checked", body = errors::ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
     )
 )]
 /// GET /metrics on the main listener: for holders of an admin key (`X-API-Key`, or
@@ -350,9 +387,12 @@ async fn metrics_endpoint(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match bearer {
-        Some(key) if state.is_admin_key(key.trim()) => {}
-        Some(_) => return Err(ApiError::Forbidden("the admin key is not valid".into())),
-        None => orders::require_admin(&req, &state)?,
+        Some(key) => {
+            if !state.admin_key_attempt(&req, key.trim(), limits::AuthSurface::Metrics)? {
+                return Err(ApiError::Forbidden("the admin key is not valid".into()));
+            }
+        }
+        None => orders::require_admin(&req, &state, limits::AuthSurface::Metrics)?,
     }
     Ok(metrics_response(state.services.queue.as_ref()).await)
 }

@@ -3,6 +3,7 @@
 use super::errors::ApiError;
 use super::errors::ErrorResponse;
 use super::input::{parse_json, parse_place_order, PlaceOrderInput};
+use super::limits::AuthSurface;
 use super::views::{CreatedView, OrderPage, OrderView};
 use super::{request_id, AppState};
 use crate::domain::order::OrderError;
@@ -586,14 +587,19 @@ pub(super) fn is_order_token(order: &Order, token: &str) -> bool {
     )
 }
 
-/// Admin key check: missing → 401, wrong → 403.
-pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+/// Admin key check: missing → 401, wrong → 403, too many wrong ones from this client → 429
+/// (the key then not checked).
+pub fn require_admin(
+    req: &HttpRequest,
+    state: &AppState,
+    surface: AuthSurface,
+) -> Result<(), ApiError> {
     let Some(given) = req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) else {
         return Err(ApiError::Unauthorized(
             "this endpoint needs an admin key in the X-API-Key header".into(),
         ));
     };
-    if state.is_admin_key(given) {
+    if state.admin_key_attempt(req, given, surface)? {
         Ok(())
     } else {
         Err(ApiError::Forbidden("the admin key is not valid".into()))
@@ -620,16 +626,16 @@ pub(super) async fn order_in_path(req: &HttpRequest, state: &AppState) -> Result
 /// Loads an order the caller may see: with its access token (`Authorization: Bearer`), its
 /// order cookie (the no-JS page, [`super::session::verify_order_cookie`]), an admin key or an
 /// admin console session. Everyone else gets the same 404 as for an order that does not exist.
+/// A wrong `X-API-Key` counts against the client's admin-key allowance.
 pub(super) async fn authorized_order(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Order, ApiError> {
     let order = order_in_path(req, state).await?;
-    let admin = req
-        .headers()
-        .get("X-API-Key")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|k| state.is_admin_key(k));
+    let admin = match req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) {
+        Some(k) => state.admin_key_attempt(req, k, AuthSurface::ApiKey)?,
+        None => false,
+    };
     let owner = bearer_token(req).is_some_and(|t| is_order_token(&order, &t));
     let cookie = match req.cookie(super::session::ORDER_COOKIE) {
         Some(c) if !(admin || owner) => super::session::verify_order_cookie(
@@ -658,6 +664,8 @@ pub(super) async fn authorized_order(
     responses(
         (status = 200, description = "The order with its timeline", body = OrderView),
         (status = 404, description = "No such order, or not yours (the same answer for both)", body = ErrorResponse),
+        (status = 429, description = "`TOO_MANY_AUTH_FAILURES`: an `X-API-Key` was sent by a client blocked after too many wrong admin keys; it was not checked", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
         (status = 503, description = "The store does not answer; retry", body = ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds"))),
     )
@@ -696,6 +704,8 @@ struct ListQuery {
         (status = 400, description = "A bad query parameter (`field` names it)", body = ErrorResponse),
         (status = 401, description = "No admin key", body = ErrorResponse),
         (status = 403, description = "Wrong admin key", body = ErrorResponse),
+        (status = 429, description = "`TOO_MANY_AUTH_FAILURES`: too many wrong admin keys from this address (or from everywhere); the key was not checked", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
         (status = 503, description = "The store does not answer; retry", body = ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds"))),
     )
@@ -704,7 +714,7 @@ pub async fn list_orders(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
+    require_admin(&req, &state, AuthSurface::ApiKey)?;
     let q = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::Invalid {
             code: "VALIDATION_ERROR",

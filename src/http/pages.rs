@@ -422,13 +422,30 @@ pub async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
             Some("Enter the admin API key.".into()),
         );
     };
-    if !state.is_admin_key(form.api_key.trim()) {
-        tracing::warn!("admin sign-in refused: wrong key");
-        return login_page(
-            &state,
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            Some("That key is not valid.".into()),
-        );
+    match state.admin_key_attempt(&req, form.api_key.trim(), super::limits::AuthSurface::Login) {
+        Ok(true) => {}
+        Err(blocked) => {
+            let mut res = login_page(
+                &state,
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                Some(format!(
+                    "Too many failed sign-ins from your address. Sign-in is blocked for {} more second(s); the key was not checked.",
+                    blocked.retry_after_secs
+                )),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&blocked.retry_after_secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
+        }
+        // Logged, with the client's address, by the throttle.
+        Ok(false) => {
+            return login_page(
+                &state,
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                Some("That key is not valid.".into()),
+            )
+        }
     }
     let Some(session) = state.sessions.issue(chrono::Utc::now().timestamp()) else {
         return login_page(

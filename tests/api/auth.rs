@@ -1,7 +1,189 @@
-//! Who may read what: access tokens, admin keys, 404 for everyone else.
+//! Who may read what: access tokens, admin keys, 404 for everyone else; and the throttle on
+//! wrong admin keys.
 
-use crate::helpers::{order_body, spawn_app_with, ADMIN_KEY};
+use crate::helpers::{order_body, spawn_app_with, TestApp, ADMIN_KEY};
 use serde_json::Value;
+use std::time::Duration;
+
+/// Small throttle settings: 3 wrong keys, then a 1 s block; two clients told apart by the
+/// `X-Forwarded-For` entry a (simulated) ALB appends.
+const THROTTLE: &[(&str, &str)] = &[
+    ("ORDERFLOW__AUTH__MAX_FAILURES", "3"),
+    ("ORDERFLOW__AUTH__BLOCK_SECS", "1"),
+    ("ORDERFLOW__AUTH__MAX_BLOCK_SECS", "1"),
+    ("ORDERFLOW__RATE_LIMIT__TRUSTED_PROXY_HOPS", "1"),
+];
+const CLIENT_A: &str = "203.0.113.10";
+const CLIENT_B: &str = "203.0.113.20";
+const WRONG_KEY: &str = "wrong-admin-key-0123456789-abcdefghij";
+
+/// How one surface presents a key, and what it answers to a right one.
+#[derive(Clone, Copy)]
+enum Surface {
+    Login,
+    ApiKey,
+    MetricsBearer,
+}
+
+async fn present(app: &TestApp, surface: Surface, client: &str, key: &str) -> reqwest::Response {
+    let r = match surface {
+        Surface::Login => app
+            .client
+            .post(app.url("/admin/login"))
+            .form(&[("api_key", key)]),
+        Surface::ApiKey => app
+            .client
+            .get(app.url("/api/orders"))
+            .header("X-API-Key", key),
+        Surface::MetricsBearer => app.client.get(app.url("/metrics")).bearer_auth(key),
+    };
+    r.header("X-Forwarded-For", client).send().await.unwrap()
+}
+
+fn accepted(surface: Surface) -> u16 {
+    match surface {
+        Surface::Login => 303,
+        Surface::ApiKey | Surface::MetricsBearer => 200,
+    }
+}
+
+fn refused(surface: Surface) -> u16 {
+    match surface {
+        Surface::Login => 401,
+        Surface::ApiKey | Surface::MetricsBearer => 403,
+    }
+}
+
+/// N wrong keys from A block A: even the right key is then refused with 429 (unchecked),
+/// while B is unaffected; the block ends after its time.
+async fn a_client_is_blocked_after_wrong_keys(surface: Surface) {
+    let app = spawn_app_with(THROTTLE, false).await;
+    for i in 0..3 {
+        let res = present(&app, surface, CLIENT_A, WRONG_KEY).await;
+        assert_eq!(res.status(), refused(surface), "wrong key {i}");
+    }
+    let blocked = present(&app, surface, CLIENT_A, ADMIN_KEY).await;
+    assert_eq!(blocked.status(), 429, "the right key during the block");
+    assert_eq!(blocked.headers()["retry-after"], "1");
+    assert!(blocked.headers().get("set-cookie").is_none());
+    let body = blocked.text().await.unwrap();
+    match surface {
+        Surface::Login => assert!(
+            body.contains("Too many failed sign-ins from your address"),
+            "{body}"
+        ),
+        _ => {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["error"]["code"], "TOO_MANY_AUTH_FAILURES", "{body}");
+        }
+    }
+    // Another client: not blocked, and its success does not unblock A.
+    let other = present(&app, surface, CLIENT_B, ADMIN_KEY).await;
+    assert_eq!(other.status(), accepted(surface), "client B");
+    assert_eq!(
+        present(&app, surface, CLIENT_A, ADMIN_KEY).await.status(),
+        429,
+        "still blocked after B's success"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = present(&app, surface, CLIENT_A, ADMIN_KEY).await;
+    assert_eq!(after.status(), accepted(surface), "the block has ended");
+}
+
+#[tokio::test]
+async fn wrong_sign_ins_block_the_client_not_others() {
+    a_client_is_blocked_after_wrong_keys(Surface::Login).await;
+}
+
+#[tokio::test]
+async fn wrong_api_keys_block_the_client_not_others() {
+    a_client_is_blocked_after_wrong_keys(Surface::ApiKey).await;
+}
+
+#[tokio::test]
+async fn wrong_metrics_bearers_block_the_client_not_others() {
+    a_client_is_blocked_after_wrong_keys(Surface::MetricsBearer).await;
+}
+
+#[tokio::test]
+async fn wrong_keys_on_one_surface_block_the_others_and_order_reads_too() {
+    let app = spawn_app_with(THROTTLE, false).await;
+    let created: Value = app
+        .post_order(&order_body("sku-mug", 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["orderId"].as_str().unwrap();
+    // A wrong X-API-Key on an order read counts too (the answer stays 404).
+    let read = |key: &'static str| {
+        app.client
+            .get(app.url(&format!("/api/orders/{id}")))
+            .header("X-API-Key", key)
+            .header("X-Forwarded-For", CLIENT_A)
+            .send()
+    };
+    assert_eq!(read(WRONG_KEY).await.unwrap().status(), 404);
+    assert_eq!(
+        present(&app, Surface::Login, CLIENT_A, WRONG_KEY)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        present(&app, Surface::MetricsBearer, CLIENT_A, WRONG_KEY)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(read(ADMIN_KEY).await.unwrap().status(), 429);
+    assert_eq!(
+        present(&app, Surface::ApiKey, CLIENT_A, ADMIN_KEY)
+            .await
+            .status(),
+        429
+    );
+    let metrics = present(&app, Surface::MetricsBearer, CLIENT_B, ADMIN_KEY).await;
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for surface in ["login", "api_key", "metrics"] {
+        assert!(
+            text.contains(&format!(
+                "orderflow_auth_failures_total{{surface=\"{surface}\"}}"
+            )),
+            "{surface}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_global_ceiling_slows_a_guesser_spread_over_many_addresses() {
+    let app = spawn_app_with(
+        &[
+            ("ORDERFLOW__AUTH__GLOBAL_FAILURES_PER_MINUTE", "3"),
+            ("ORDERFLOW__RATE_LIMIT__TRUSTED_PROXY_HOPS", "1"),
+        ],
+        false,
+    )
+    .await;
+    for i in 0..3 {
+        let client = format!("198.51.100.{i}");
+        let res = present(&app, Surface::ApiKey, &client, WRONG_KEY).await;
+        assert_eq!(res.status(), 403, "{client}: one wrong key each");
+    }
+    let res = present(&app, Surface::ApiKey, "198.51.100.99", ADMIN_KEY).await;
+    assert_eq!(
+        res.status(),
+        429,
+        "a fresh address, beyond the global ceiling"
+    );
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+}
 
 #[tokio::test]
 async fn an_order_is_404_without_its_token() {

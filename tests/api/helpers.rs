@@ -10,7 +10,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789-abcdefghij";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {

@@ -222,7 +222,7 @@ fn check_config_prints_redacted_settings_and_rejects_bad_values() {
         .env("ORDERFLOW_CONFIG", config.path())
         .env(
             "ORDERFLOW__AUTH__ADMIN_API_KEYS",
-            "super-secret-admin-key-1",
+            "super-secret-admin-key-1-abcdefghijk",
         )
         .output()
         .unwrap();
@@ -230,7 +230,7 @@ fn check_config_prints_redacted_settings_and_rejects_bad_values() {
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(out.contains("\"addr\": \"127.0.0.1:8080\""), "{out}");
     assert!(
-        !out.contains("super-secret-admin-key-1"),
+        !out.contains("super-secret-admin-key-1-abcdefghijk"),
         "secret redacted: {out}"
     );
 
@@ -242,6 +242,20 @@ fn check_config_prints_redacted_settings_and_rejects_bad_values() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("worker.max_receive_count"));
+
+    // Weak admin keys: too short (20 characters), or 32 × 'a'.
+    for key in ["k3y-4bcd-efgh-ijklmn".to_owned(), "a".repeat(32)] {
+        let weak = Command::new(BIN)
+            .arg("check-config")
+            .env("ORDERFLOW_CONFIG", config.path())
+            .env("ORDERFLOW__AUTH__ADMIN_API_KEYS", &key)
+            .output()
+            .unwrap();
+        assert_eq!(weak.status.code(), Some(2), "{key}");
+        let err = String::from_utf8_lossy(&weak.stderr);
+        assert!(err.contains("auth.admin_api_keys"), "{key}: {err}");
+        assert!(err.contains("openssl rand -base64 32"), "{key}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ async fn a_dead_backend_answers_503_quickly_and_fails_readiness() {
         ("ORDERFLOW__AWS__MAX_ATTEMPTS", "2"),
         (
             "ORDERFLOW__AUTH__ADMIN_API_KEYS",
-            "test-admin-key-0123456789",
+            "test-admin-key-0123456789-abcdefghij",
         ),
     ]
     .iter()
