@@ -183,7 +183,7 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     // 1. An order completes: receipt in S3, COMPLETED in DynamoDB, event on SNS.
     let res = http
         .post(format!("{base}/api/orders"))
-        .json(&json!({"customerId": "bb", "customerEmail": "bb@example.com", "items": [{"productId": "sku-mug", "quantity": 1}]}))
+        .json(&json!({"customerId": "bb", "customerEmail": "bb@example.com", "items": [{"productId": "sku-mug", "quantity": 1}], "payment": {"cardNumber": "4242424242424242"}}))
         .send()
         .await
         .unwrap();
