@@ -257,7 +257,10 @@ pub async fn create_order(
             (began, _) => began,
         };
         let result = match began {
-            IdempotencyBegin::Completed(resp) => return Ok(answer(&resp, true, &data_key)),
+            IdempotencyBegin::Completed(resp) => {
+                still_queued(&state, &resp, rid).await?;
+                return Ok(answer(&resp, true, &data_key));
+            }
             IdempotencyBegin::Mismatch => {
                 return Err(ApiError::Unprocessable(
                     "this Idempotency-Key was already used with a different request; use a new key for a new order".into(),
@@ -323,6 +326,33 @@ async fn resume(
             let p = prepared?;
             record(state, &p, Some(key), rid).await.map(|()| p.response)
         }
+    }
+}
+
+/// Before a replay says 201: if the order is still PENDING, its message goes out again (a
+/// duplicate is harmless: every worker step is idempotent). The one-write fast path records
+/// the key as completed before the request that wrote it has enqueued, so a twin arriving in
+/// between would otherwise promise an order whose message may never be sent (security
+/// review L-3), leaving it to the reconciler minutes later.
+async fn still_queued(
+    state: &AppState,
+    resp: &StoredResponse,
+    request_id: Option<String>,
+) -> Result<(), ApiError> {
+    if resp.status != 201 {
+        return Ok(());
+    }
+    let Some(order_id) = serde_json::from_str::<Value>(&resp.body)
+        .ok()
+        .and_then(|b| OrderId::parse(b["orderId"].as_str()?).ok())
+    else {
+        return Ok(());
+    };
+    match state.services.store.get_order(&order_id).await? {
+        Some(order) if order.status == OrderStatus::Pending => {
+            enqueue(state, &order_id, request_id).await
+        }
+        _ => Ok(()),
     }
 }
 

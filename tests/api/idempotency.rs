@@ -351,3 +351,62 @@ async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
     let other = order_body("sku-mug", 1);
     assert_eq!(app.post_order_with_key(&other, "k-old").await.status(), 422);
 }
+
+/// Security review L-3: the one-write fast path records the key as completed before its
+/// message is sent. A request that died in between (or lost its enqueue) left a completed key
+/// and a PENDING order without a message; a retry's replay now sends the message again, so the
+/// order completes at once instead of waiting for the reconciler (minutes).
+#[tokio::test]
+async fn a_replay_sends_the_message_of_an_order_still_pending() {
+    let app = crate::helpers::spawn_app_with(&[], true).await;
+    let body = order_body("sku-cap", 1);
+    let key = app.services.keys.data_key().await.unwrap();
+    let fingerprint = orderflow::http::idempotency_fingerprint(&key, &body);
+    let order = orderflow::conformance::order_for(&[(
+        &orderflow::conformance::product("sku-cap", 1200, 5),
+        1,
+    )]);
+    let stored = orderflow::ports::StoredResponse {
+        status: 201,
+        body:
+            json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": ""})
+                .to_string(),
+        location: Some(format!("/api/orders/{}", order.order_id)),
+    };
+    // What the crashed request left: the order and its completed key, no message.
+    app.services
+        .store
+        .insert_order_keyed(
+            &order,
+            &orderflow::ports::NewKey {
+                key: "k-crashed",
+                fingerprint: &fingerprint,
+                response: &stored,
+                ttl: Duration::from_secs(3600),
+            },
+        )
+        .await
+        .unwrap();
+    let res = app.post_order_with_key(&body, "k-crashed").await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = app
+            .services
+            .store
+            .get_order(&order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        if now.status.to_string() == "COMPLETED" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replayed order was never processed: {}",
+            now.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
