@@ -523,6 +523,7 @@ pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
     let new_key = NewKey {
         key: &key,
         fingerprint: "fp1",
+        holder: "h-fast",
         response: &resp,
         ttl: Duration::from_secs(3600),
     };
@@ -534,14 +535,14 @@ pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
     );
     let lease = Duration::from_secs(30);
     assert_eq!(
-        s.idempotency_begin(&key, "fp1", lease, new_key.ttl)
+        s.idempotency_begin(&key, "fp1", "h-next", lease, new_key.ttl)
             .await
             .unwrap(),
         IdempotencyBegin::Completed(resp.clone()),
         "the record is complete at once"
     );
     assert_eq!(
-        s.idempotency_begin(&key, "fp2", lease, new_key.ttl)
+        s.idempotency_begin(&key, "fp2", "h-next", lease, new_key.ttl)
             .await
             .unwrap(),
         IdempotencyBegin::Mismatch
@@ -568,17 +569,17 @@ pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
         Err(PortError::AlreadyExists(_))
     ));
     assert_eq!(
-        s.idempotency_begin(&other, "fp1", lease, new_key.ttl)
+        s.idempotency_begin(&other, "fp1", "h-next", lease, new_key.ttl)
             .await
             .unwrap(),
         IdempotencyBegin::Started,
         "the failed insert left no record"
     );
 
-    // Reopened (the message could not be sent): a retry resumes with the order.
-    s.idempotency_release(&key).await.unwrap();
+    // Reopened by its writer (the message could not be sent): a retry resumes with the order.
+    s.idempotency_release(&key, "h-fast").await.unwrap();
     match s
-        .idempotency_begin(&key, "fp1", lease, new_key.ttl)
+        .idempotency_begin(&key, "fp1", "h-next", lease, new_key.ttl)
         .await
         .unwrap()
     {
@@ -613,6 +614,7 @@ pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
             let k = NewKey {
                 key: &racy,
                 fingerprint: "f",
+                holder: "h-racy",
                 response: &resp,
                 ttl: Duration::from_secs(60),
             };
@@ -637,15 +639,21 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
     let lease = Duration::from_secs(30);
     let key = unique("key");
     assert_eq!(
-        s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap(),
+        s.idempotency_begin(&key, "fp1", "h1", lease, ttl)
+            .await
+            .unwrap(),
         IdempotencyBegin::Started
     );
     assert_eq!(
-        s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap(),
+        s.idempotency_begin(&key, "fp1", "h-next", lease, ttl)
+            .await
+            .unwrap(),
         IdempotencyBegin::InFlight
     );
     assert_eq!(
-        s.idempotency_begin(&key, "fp2", lease, ttl).await.unwrap(),
+        s.idempotency_begin(&key, "fp2", "h-next", lease, ttl)
+            .await
+            .unwrap(),
         IdempotencyBegin::Mismatch
     );
 
@@ -672,8 +680,12 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
         "the losing insert left nothing"
     );
 
-    s.idempotency_release(&key).await.unwrap();
-    match s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap() {
+    s.idempotency_release(&key, "h1").await.unwrap();
+    match s
+        .idempotency_begin(&key, "fp1", "h2", lease, ttl)
+        .await
+        .unwrap()
+    {
         IdempotencyBegin::Resumed(rec) => {
             assert_eq!(rec.order_id.as_ref(), Some(&order.order_id));
             assert_eq!(rec.response.as_ref(), Some(&resp));
@@ -681,27 +693,62 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
         }
         other => panic!("expected Resumed, got {other:?}"),
     }
-    s.idempotency_complete(&key, &resp).await.unwrap();
+    s.idempotency_complete(&key, "h2", &resp).await.unwrap();
     assert_eq!(
-        s.idempotency_begin(&key, "fp1", lease, ttl).await.unwrap(),
+        s.idempotency_begin(&key, "fp1", "h-next", lease, ttl)
+            .await
+            .unwrap(),
         IdempotencyBegin::Completed(resp.clone())
     );
     assert_eq!(
-        s.idempotency_begin(&key, "fp2", lease, ttl).await.unwrap(),
+        s.idempotency_begin(&key, "fp2", "h-next", lease, ttl)
+            .await
+            .unwrap(),
         IdempotencyBegin::Mismatch
     );
 
     // A lease that runs out lets the next request take over.
     let short = unique("short");
     assert_eq!(
-        s.idempotency_begin(&short, "f", Duration::from_millis(200), ttl)
+        s.idempotency_begin(&short, "f", "h-old", Duration::from_millis(200), ttl)
             .await
             .unwrap(),
         IdempotencyBegin::Started
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(
-        matches!(s.idempotency_begin(&short, "f", lease, ttl).await.unwrap(), IdempotencyBegin::Resumed(r) if r.order_id.is_none())
+        matches!(s.idempotency_begin(&short, "f", "h-new", lease, ttl).await.unwrap(), IdempotencyBegin::Resumed(r) if r.order_id.is_none())
+    );
+    // The request whose lease ran out cannot strip the new holder's lease, nor finish the
+    // record in its place (security review L-2).
+    s.idempotency_release(&short, "h-old").await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&short, "f", "h-third", lease, ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::InFlight,
+        "the new holder's lease stands"
+    );
+    assert!(matches!(
+        s.idempotency_complete(&short, "h-old", &resp).await,
+        Err(PortError::Precondition(_))
+    ));
+    s.idempotency_complete(&short, "h-new", &resp)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.idempotency_begin(&short, "f", "h-third", lease, ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Completed(resp.clone())
+    );
+    s.idempotency_release(&short, "h-old").await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&short, "f", "h-third", lease, ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Completed(resp.clone()),
+        "nor reopen a finished record"
     );
 
     // Concurrent first requests: exactly one starts.
@@ -710,7 +757,9 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
     for _ in 0..20 {
         let (s, k) = (s.clone(), racy.clone());
         tasks.push(tokio::spawn(async move {
-            s.idempotency_begin(&k, "f", lease, ttl).await.unwrap()
+            s.idempotency_begin(&k, "f", "h-next", lease, ttl)
+                .await
+                .unwrap()
         }));
     }
     let mut started = 0;

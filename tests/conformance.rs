@@ -215,15 +215,63 @@ async fn embedded_idempotency_records_are_swept_after_they_expire() {
     let lease = Duration::from_secs(1);
     for i in 0..20 {
         store
-            .idempotency_begin(&format!("old-{i}"), "fp", lease, Duration::from_millis(1))
+            .idempotency_begin(
+                &format!("old-{i}"),
+                "fp",
+                "h",
+                lease,
+                Duration::from_millis(1),
+            )
             .await
             .unwrap();
     }
     assert!(count() >= 1);
     tokio::time::sleep(Duration::from_millis(20)).await;
     store
-        .idempotency_begin("new", "fp", lease, Duration::from_secs(3600))
+        .idempotency_begin("new", "fp", "h", lease, Duration::from_secs(3600))
         .await
         .unwrap();
     assert_eq!(count(), 1, "only the live key is left");
+}
+
+/// A data dir from before lease holders (no `holder` column) opens, gets the column, and
+/// its old records still resume.
+#[tokio::test]
+async fn an_embedded_store_from_before_lease_holders_is_migrated() {
+    use orderflow::ports::{IdempotencyBegin, OrderStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, order_id TEXT, \
+         response TEXT, completed INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL, \
+         expires_at INTEGER NOT NULL); \
+         INSERT INTO idempotency (key, fingerprint, locked_until, expires_at) VALUES ('k-old', 'fp', 0, 9999999999999);",
+    )
+    .unwrap();
+    drop(old);
+    let store = EmbeddedStore::open(&path).unwrap();
+    let lease = Duration::from_secs(30);
+    let ttl = Duration::from_secs(3600);
+    assert!(matches!(
+        store
+            .idempotency_begin("k-old", "fp", "h-new", lease, ttl)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Resumed(_)
+    ));
+    store
+        .idempotency_complete(
+            "k-old",
+            "h-new",
+            &orderflow::ports::StoredResponse {
+                status: 201,
+                body: "{}".into(),
+                location: None,
+            },
+        )
+        .await
+        .unwrap();
+    // A second open (another process) finds the column there.
+    EmbeddedStore::open(&path).unwrap();
 }

@@ -201,6 +201,8 @@ pub async fn create_order(
         return Ok(answer(&p.response, false, &data_key));
     };
     let mut fingerprint = idempotency_fingerprint(&data_key, &value);
+    // This request's hold on the key's record: only the holder may finish or release it.
+    let holder = uuid::Uuid::new_v4().simple().to_string();
     let mut legacy = Some(legacy_fingerprint(&value));
     let store = &state.services.store;
     let ttl = Duration::from_secs(state.settings.orders.idempotency_ttl_secs);
@@ -210,6 +212,7 @@ pub async fn create_order(
         let new_key = NewKey {
             key: key.as_str(),
             fingerprint: &fingerprint,
+            holder: &holder,
             response: &p.response,
             ttl,
         };
@@ -223,7 +226,8 @@ pub async fn create_order(
                     Err(e) => {
                         // Reopen the key so a retry re-sends the message at once (the
                         // reconciler re-enqueues the order otherwise).
-                        if let Err(release) = store.idempotency_release(key.as_str()).await {
+                        if let Err(release) = store.idempotency_release(key.as_str(), &holder).await
+                        {
                             tracing::warn!(error = %release, "could not reopen the idempotency record");
                         }
                         Err(e)
@@ -240,14 +244,14 @@ pub async fn create_order(
         + Duration::from_millis(state.settings.orders.idempotency_wait_ms);
     loop {
         let began = store
-            .idempotency_begin(key.as_str(), &fingerprint, IDEMPOTENCY_LEASE, ttl)
+            .idempotency_begin(key.as_str(), &fingerprint, &holder, IDEMPOTENCY_LEASE, ttl)
             .await?;
         let began = match (began, legacy.take()) {
             // Perhaps a record from before keyed fingerprints: compare it the old way, and
             // keep to the way that matched.
             (IdempotencyBegin::Mismatch, Some(old)) => {
                 let again = store
-                    .idempotency_begin(key.as_str(), &old, IDEMPOTENCY_LEASE, ttl)
+                    .idempotency_begin(key.as_str(), &old, &holder, IDEMPOTENCY_LEASE, ttl)
                     .await?;
                 if !matches!(again, IdempotencyBegin::Mismatch) {
                     fingerprint = old;
@@ -290,14 +294,17 @@ pub async fn create_order(
         };
         return match result {
             Ok(resp) => {
-                if let Err(e) = store.idempotency_complete(key.as_str(), &resp).await {
+                if let Err(e) = store
+                    .idempotency_complete(key.as_str(), &holder, &resp)
+                    .await
+                {
                     // The record holds the response already; a retry resumes and completes it.
                     tracing::warn!(error = %e, "could not mark the idempotency record complete");
                 }
                 Ok(answer(&resp, false, &data_key))
             }
             Err(e) => {
-                if let Err(release) = store.idempotency_release(key.as_str()).await {
+                if let Err(release) = store.idempotency_release(key.as_str(), &holder).await {
                     tracing::warn!(error = %release, "could not release the idempotency lease");
                 }
                 Err(e)

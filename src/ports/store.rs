@@ -19,6 +19,8 @@ pub struct StoredResponse {
 pub struct NewKey<'a> {
     pub key: &'a str,
     pub fingerprint: &'a str,
+    /// The request that writes the record (see `idempotency_begin`'s `holder`).
+    pub holder: &'a str,
     pub response: &'a StoredResponse,
     pub ttl: Duration,
 }
@@ -88,12 +90,16 @@ pub struct OrderPage {
 ///   `lease`, expiry after `ttl`) or reports its state: `Mismatch` for another fingerprint,
 ///   `Completed` with the stored response, `InFlight` while another holder's lease runs,
 ///   `Resumed` when it has run out (the caller then holds it). Expired records count as
-///   absent. `idempotency_complete` stores the final response; `idempotency_release` ends the
-///   caller's claim early: the record is marked unfinished with no lease, so a retry resumes
-///   at once (and re-sends the order's message if the record names an order).
+///   absent. `holder` is the caller's own token: `Started` and `Resumed` record it as the
+///   lease's holder. `idempotency_complete` stores the final response, and
+///   `idempotency_release` ends the claim early (the record is marked unfinished with no
+///   lease, so a retry resumes at once and re-sends the order's message if the record names
+///   an order) — both only while `holder` still holds the record: a request whose lease ran
+///   out and was taken over cannot strip the new holder's lease or reset a finished record
+///   (`complete` then fails with `Precondition`, `release` does nothing).
 /// - `insert_order_keyed` is the one-write fast path for a new key: atomically, the order is
 ///   inserted and the key's record created already completed (fingerprint, order id, the
-///   response, expiry after `ttl`), only if the key has no live record and the order id is
+///   response, expiry after `ttl`, `holder`), only if the key has no live record and the order id is
 ///   new. Otherwise nothing is written and it fails with `AlreadyExists` (also when a
 ///   concurrent write on the same key got in the way); the caller then goes the
 ///   `idempotency_begin` way, which reports what the record holds.
@@ -134,11 +140,17 @@ pub trait OrderStore: Send + Sync + 'static {
         &self,
         key: &str,
         fingerprint: &str,
+        holder: &str,
         lease: Duration,
         ttl: Duration,
     ) -> PortResult<IdempotencyBegin>;
-    async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()>;
-    async fn idempotency_release(&self, key: &str) -> PortResult<()>;
+    async fn idempotency_complete(
+        &self,
+        key: &str,
+        holder: &str,
+        response: &StoredResponse,
+    ) -> PortResult<()>;
+    async fn idempotency_release(&self, key: &str, holder: &str) -> PortResult<()>;
 
     /// Reads a coordination record: its value and version.
     async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>>;

@@ -154,7 +154,7 @@ async fn a_key_still_in_flight_is_409_after_a_short_wait() {
     let ttl = std::time::Duration::from_secs(3600);
     app.services
         .store
-        .idempotency_begin("k-busy", &fingerprint, lease, ttl)
+        .idempotency_begin("k-busy", &fingerprint, "other-request", lease, ttl)
         .await
         .unwrap();
     let res = app.post_order_with_key(&body, "k-busy").await;
@@ -170,7 +170,7 @@ async fn a_key_still_in_flight_is_409_after_a_short_wait() {
     // Once the holder gives up its lease, a retry takes over and places the order.
     app.services
         .store
-        .idempotency_release("k-busy")
+        .idempotency_release("k-busy", "other-request")
         .await
         .unwrap();
     assert_eq!(app.post_order_with_key(&body, "k-busy").await.status(), 201);
@@ -336,6 +336,7 @@ async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
             &orderflow::ports::NewKey {
                 key: "k-old",
                 fingerprint: &plain,
+                holder: "old-release",
                 response: &legacy,
                 ttl: std::time::Duration::from_secs(3600),
             },
@@ -381,6 +382,7 @@ async fn a_replay_sends_the_message_of_an_order_still_pending() {
             &orderflow::ports::NewKey {
                 key: "k-crashed",
                 fingerprint: &fingerprint,
+                holder: "crashed-request",
                 response: &stored,
                 ttl: Duration::from_secs(3600),
             },

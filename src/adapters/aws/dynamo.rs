@@ -370,6 +370,7 @@ impl OrderStore for DynamoStore {
             .item("orderId", s(order.order_id.as_str()))
             .item("responseJson", s(to_json(key.response)?))
             .item("completed", AttributeValue::Bool(true))
+            .item("holder", s(key.holder))
             .item("lockedUntil", n(0))
             .item("expiresAtMs", n(expires))
             .item("ttl", n(expires / 1000 + 1))
@@ -631,6 +632,7 @@ impl OrderStore for DynamoStore {
         &self,
         key: &str,
         fingerprint: &str,
+        holder: &str,
         lease: Duration,
         ttl: Duration,
     ) -> PortResult<IdempotencyBegin> {
@@ -644,6 +646,7 @@ impl OrderStore for DynamoStore {
             .item("pk", s(&pk))
             .item("fingerprint", s(fingerprint))
             .item("completed", AttributeValue::Bool(false))
+            .item("holder", s(holder))
             .item("lockedUntil", n(now + lease.as_millis() as i64))
             .item("expiresAtMs", n(expires))
             .item("ttl", n(expires / 1000 + 1))
@@ -697,9 +700,10 @@ impl OrderStore for DynamoStore {
             .update_item()
             .table_name(&self.state)
             .key("pk", s(&pk))
-            .update_expression("SET lockedUntil = :new")
+            .update_expression("SET lockedUntil = :new, holder = :h")
             .condition_expression("lockedUntil = :old")
             .expression_attribute_values(":new", n(now + lease.as_millis() as i64))
+            .expression_attribute_values(":h", s(holder))
             .expression_attribute_values(":old", n(locked_until))
             .send()
             .await;
@@ -723,14 +727,20 @@ impl OrderStore for DynamoStore {
         }
     }
 
-    async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()> {
+    async fn idempotency_complete(
+        &self,
+        key: &str,
+        holder: &str,
+        response: &StoredResponse,
+    ) -> PortResult<()> {
         match self
             .client
             .update_item()
             .table_name(&self.state)
             .key("pk", s(format!("idem#{key}")))
             .update_expression("SET responseJson = :r, completed = :t, lockedUntil = :zero")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("holder = :h")
+            .expression_attribute_values(":h", s(holder))
             .expression_attribute_values(":r", s(to_json(response)?))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":zero", n(0))
@@ -742,20 +752,23 @@ impl OrderStore for DynamoStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Err(PortError::NotFound(format!("idempotency record {key}")))
+                Err(PortError::Precondition(format!(
+                    "idempotency record {key} is not held by this request"
+                )))
             }
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency complete)", e)),
         }
     }
 
-    async fn idempotency_release(&self, key: &str) -> PortResult<()> {
+    async fn idempotency_release(&self, key: &str, holder: &str) -> PortResult<()> {
         match self
             .client
             .update_item()
             .table_name(&self.state)
             .key("pk", s(format!("idem#{key}")))
             .update_expression("SET lockedUntil = :zero, completed = :f")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("holder = :h")
+            .expression_attribute_values(":h", s(holder))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .send()

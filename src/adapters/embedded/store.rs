@@ -48,10 +48,34 @@ CREATE TABLE IF NOT EXISTS idempotency (
     response     TEXT,
     completed    INTEGER NOT NULL DEFAULT 0,
     locked_until INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL
+    expires_at   INTEGER NOT NULL,
+    holder       TEXT
 );
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 ";
+
+/// Data dirs from before lease holders: their `idempotency` table gets the `holder` column
+/// (records without one are held by nobody: only a new begin takes them over).
+fn add_holder_column(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('idempotency')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if columns.is_empty() || columns.iter().any(|c| c == "holder") {
+        return Ok(());
+    }
+    match conn.execute("ALTER TABLE idempotency ADD COLUMN holder TEXT", []) {
+        Ok(_) => Ok(()),
+        // Another process added it meanwhile.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Expired idempotency records removed with each new key: the table stays about as large as
 /// the keys of one `orders.idempotency_ttl_secs`, and no sweep job is needed.
@@ -102,6 +126,7 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        add_holder_column(path)?;
         Ok(EmbeddedStore {
             db: Db::open(path, "store", SCHEMA)?,
         })
@@ -250,10 +275,11 @@ impl OrderStore for EmbeddedStore {
     async fn insert_order_keyed(&self, order: &Order, key: &NewKey<'_>) -> PortResult<()> {
         let row = OrderRow::of(order)?;
         let id = row.id.clone();
-        let (k, fp, response) = (
+        let (k, fp, response, holder) = (
             key.key.to_owned(),
             key.fingerprint.to_owned(),
             to_json(key.response)?,
+            key.holder.to_owned(),
         );
         let ttl = key.ttl.as_millis() as i64;
         self.db
@@ -262,9 +288,9 @@ impl OrderStore for EmbeddedStore {
                 let now = now_ms();
                 tx.execute("DELETE FROM idempotency WHERE key = ?1 AND expires_at <= ?2", params![k, now])?;
                 let claimed = tx.execute(
-                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, order_id, response, completed, locked_until, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, 1, 0, ?5)",
-                    params![k, fp, id, response, now + ttl],
+                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, order_id, response, completed, locked_until, expires_at, holder) \
+                     VALUES (?1, ?2, ?3, ?4, 1, 0, ?5, ?6)",
+                    params![k, fp, id, response, now + ttl, holder],
                 )?;
                 if claimed == 0 {
                     return Err(PortError::AlreadyExists(format!("a record for idempotency key {k}")));
@@ -456,10 +482,11 @@ impl OrderStore for EmbeddedStore {
         &self,
         key: &str,
         fingerprint: &str,
+        holder: &str,
         lease: Duration,
         ttl: Duration,
     ) -> PortResult<IdempotencyBegin> {
-        let (key, fp) = (key.to_owned(), fingerprint.to_owned());
+        let (key, fp, holder) = (key.to_owned(), fingerprint.to_owned(), holder.to_owned());
         let (lease, ttl) = (lease.as_millis() as i64, ttl.as_millis() as i64);
         self.db
             .call(move |c| {
@@ -484,8 +511,8 @@ impl OrderStore for EmbeddedStore {
                 let outcome = match existing {
                     None => {
                         tx.execute(
-                            "INSERT INTO idempotency (key, fingerprint, locked_until, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                            params![key, fp, now + lease, now + ttl],
+                            "INSERT INTO idempotency (key, fingerprint, locked_until, expires_at, holder) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![key, fp, now + lease, now + ttl, holder],
                         )?;
                         sweep_expired_keys(&tx, now)?;
                         IdempotencyBegin::Started
@@ -494,7 +521,10 @@ impl OrderStore for EmbeddedStore {
                     Some((_, _, Some(resp), true, _)) => IdempotencyBegin::Completed(from_json(&resp)?),
                     Some((_, _, _, _, locked_until)) if locked_until > now => IdempotencyBegin::InFlight,
                     Some((stored_fp, order_id, response, completed, _)) => {
-                        tx.execute("UPDATE idempotency SET locked_until = ?2 WHERE key = ?1", params![key, now + lease])?;
+                        tx.execute(
+                            "UPDATE idempotency SET locked_until = ?2, holder = ?3 WHERE key = ?1",
+                            params![key, now + lease, holder],
+                        )?;
                         IdempotencyBegin::Resumed(IdempotencyRecord {
                             fingerprint: stored_fp,
                             order_id: order_id.as_deref().map(OrderId::parse).transpose().map_err(|e| {
@@ -511,30 +541,37 @@ impl OrderStore for EmbeddedStore {
             .await
     }
 
-    async fn idempotency_complete(&self, key: &str, response: &StoredResponse) -> PortResult<()> {
-        let key = key.to_owned();
+    async fn idempotency_complete(
+        &self,
+        key: &str,
+        holder: &str,
+        response: &StoredResponse,
+    ) -> PortResult<()> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
         let resp = to_json(response)?;
         self.db
             .call(move |c| {
                 let n = c.execute(
-                    "UPDATE idempotency SET response = ?2, completed = 1, locked_until = 0 WHERE key = ?1",
-                    params![key, resp],
+                    "UPDATE idempotency SET response = ?2, completed = 1, locked_until = 0 WHERE key = ?1 AND holder = ?3",
+                    params![key, resp, holder],
                 )?;
                 if n == 0 {
-                    return Err(PortError::NotFound(format!("idempotency record {key}")));
+                    return Err(PortError::Precondition(format!(
+                        "idempotency record {key} is not held by this request"
+                    )));
                 }
                 Ok(())
             })
             .await
     }
 
-    async fn idempotency_release(&self, key: &str) -> PortResult<()> {
-        let key = key.to_owned();
+    async fn idempotency_release(&self, key: &str, holder: &str) -> PortResult<()> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
         self.db
             .call(move |c| {
                 c.execute(
-                    "UPDATE idempotency SET locked_until = 0, completed = 0 WHERE key = ?1",
-                    params![key],
+                    "UPDATE idempotency SET locked_until = 0, completed = 0 WHERE key = ?1 AND holder = ?2",
+                    params![key, holder],
                 )?;
                 Ok(())
             })
