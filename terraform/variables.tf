@@ -312,8 +312,8 @@ variable "shop_name" {
   default     = "Orderflow Shop"
 
   validation {
-    condition     = length(trimspace(var.shop_name)) > 0 && !can(regex("[\"\\\\\\x00-\\x08\\x0a-\\x1f\\x7f]", var.shop_name))
-    error_message = "shop_name must not be empty and must not contain quotes, backslashes, newlines or other control characters (it goes into a TOML string)."
+    condition     = length(trimspace(var.shop_name)) > 0 && !can(regex("[\"\\\\\\x00-\\x1f\\x7f]", var.shop_name))
+    error_message = "shop_name must not be empty and must not contain quotes, backslashes, tabs, newlines or other control characters (it goes into a TOML string and the e-mail Subject)."
   }
 }
 

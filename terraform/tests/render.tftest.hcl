@@ -132,7 +132,7 @@ run "maximums" {
     rate_limit_burst             = 100000
     message_retention_secs       = 1209600
     log_level                    = "orderflow=debug,aws_config=warn,info"
-    shop_name                    = "Bob's Café & Bäckerei — Ünïcode	(tab)"
+    shop_name                    = "Bob's Café & Bäckerei — Ünïcode (no tab: a control character)"
   }
 }
 

@@ -81,6 +81,15 @@ run "shop_name_control_character" {
   expect_failures = [var.shop_name]
 }
 
+# A tab too: the binary refuses every control character (the name goes into the Subject).
+run "shop_name_tab" {
+  command = plan
+  variables {
+    shop_name = "Bob's\tShop"
+  }
+  expect_failures = [var.shop_name]
+}
+
 # H4: serve's stop, then the worker's 120 s, then the API calls: 150 s was too short.
 run "drain_timeout_150" {
   command = plan
