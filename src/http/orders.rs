@@ -191,7 +191,6 @@ pub async fn create_order(
     let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
     let value = parse_json(&bytes)?;
     let input = parse_place_order(&value)?;
-    invoice_policy(&state.settings.orders, &input)?;
     let rid = request_id(&req);
     let data_key = state.services.keys.data_key().await?;
     let prepared = prepare(&state, input, rid.clone()).await;
@@ -493,6 +492,9 @@ async fn prepare(
     input: PlaceOrderInput,
     request_id: Option<String>,
 ) -> Result<Prepared, ApiError> {
+    // Here, not before the idempotency lookup: a retry of an order accepted under an earlier
+    // policy still gets its replay.
+    invoice_policy(&state.settings.orders, &input)?;
     let s = &state.services;
     let catalog = state.catalog.get(s.store.as_ref()).await?;
     let mut lines = Vec::with_capacity(input.items.len());

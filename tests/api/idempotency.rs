@@ -293,6 +293,13 @@ async fn stored_records_keep_no_card_digest_and_no_token_and_the_replay_still_re
         "the access token is stored in clear"
     );
     assert!(!stored.contains("4242424242424242") && !stored.contains("4242 4242 4242 4242"));
+    for card in ["4242424242424242", "4242 4242 4242 4242"] {
+        let digest = orderflow::http::sha256_hex(card.as_bytes());
+        assert!(
+            !stored.contains(&digest),
+            "a digest of the card number is stored"
+        );
+    }
 
     let res = app.post_order_with_key(&body, "k-secret").await;
     assert_eq!(res.status(), 201);
@@ -411,4 +418,48 @@ async fn a_replay_sends_the_message_of_an_order_still_pending() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A retry of an order accepted under an earlier policy (here: on invoice, before invoicing
+/// was switched off) gets its replay, not a refusal: the policy applies to new orders only.
+#[tokio::test]
+async fn a_retry_of_an_order_accepted_under_an_earlier_policy_is_replayed() {
+    let app = spawn_app().await;
+    let mut body = order_body("sku-cap", 1);
+    body.as_object_mut().unwrap().remove("payment");
+    assert_eq!(
+        app.post_order(&body).await.status(),
+        400,
+        "invoicing is off now"
+    );
+    let key = app.services.keys.data_key().await.unwrap();
+    let fingerprint = orderflow::http::idempotency_fingerprint(&key, &body);
+    let order = orderflow::conformance::order_for(&[(
+        &orderflow::conformance::product("sku-cap", 1200, 5),
+        1,
+    )]);
+    let stored = orderflow::ports::StoredResponse {
+        status: 201,
+        body:
+            json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": ""})
+                .to_string(),
+        location: Some(format!("/api/orders/{}", order.order_id)),
+    };
+    app.services
+        .store
+        .insert_order_keyed(
+            &order,
+            &orderflow::ports::NewKey {
+                key: "k-invoiced",
+                fingerprint: &fingerprint,
+                holder: "earlier-request",
+                response: &stored,
+                ttl: Duration::from_secs(3600),
+            },
+        )
+        .await
+        .unwrap();
+    let res = app.post_order_with_key(&body, "k-invoiced").await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
 }

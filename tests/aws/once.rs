@@ -267,6 +267,13 @@ async fn an_event_published_again_after_a_crash_reaches_a_fifo_subscriber_once()
         .await
         .unwrap();
     f.services.notifier.publish(&event).await.unwrap();
+    assert_eq!(
+        f.marker_state(&format!("event#{}", event.event_id))
+            .await
+            .as_deref(),
+        Some("sent"),
+        "the second publish claimed and recorded it (so it did go to SNS again)"
+    );
     let mut got = Vec::new();
     for _ in 0..3 {
         let out = sqs

@@ -52,9 +52,16 @@ impl KmsKeyRing {
             .send()
             .await
             .map_err(|e| sdk_err("dynamodb GetItem (data key)", e))?;
-        Ok(out
-            .item
-            .and_then(|i| i.get("wrapped")?.as_b().ok().map(|b| b.as_ref().to_vec())))
+        match out.item {
+            None => Ok(None),
+            Some(item) => match item.get("wrapped").and_then(|w| w.as_b().ok()) {
+                Some(b) => Ok(Some(b.as_ref().to_vec())),
+                // Not "no key yet": generating another would change every fingerprint.
+                None => Err(PortError::Unexpected(anyhow::anyhow!(
+                    "the state table's {PK} item has no wrapped key: it is damaged; restore it from a backup"
+                ))),
+            },
+        }
     }
 
     async fn unwrap(&self, wrapped: Vec<u8>) -> PortResult<DataKey> {

@@ -57,9 +57,13 @@ impl Markers {
     }
 
     /// Takes the lease on `pk`, or says it is done. A lease held by another sender is waited
-    /// out (at most about one lease, twice); still held after that: `Unavailable`, retry later.
+    /// out, looking again every second (it is usually done at once); still held after about
+    /// 30 s: `Unavailable`, retry later.
     pub(crate) async fn claim(&self, pk: &str) -> PortResult<Claim> {
-        for _ in 0..3 {
+        // About 30 s of looking: three default leases (2 × 5 s). A longer lease still held
+        // after that is left to the message's retry.
+        const ATTEMPTS: u32 = 30;
+        for attempt in 1..=ATTEMPTS {
             let now = now_ms();
             let owner = uuid::Uuid::new_v4().simple().to_string();
             let until = now + self.lease.as_millis() as i64;
@@ -109,9 +113,14 @@ impl Markers {
                     _ => return Err(sdk_err("dynamodb PutItem (claim)", e)),
                 },
             };
-            // Another sender is at it (or died holding it): wait for its lease, then look again.
-            let wait = (held - now_ms()).clamp(0, self.lease.as_millis() as i64) as u64 + 50;
-            tracing::debug!(%pk, wait_ms = wait, "another sender holds the lease; waiting it out");
+            if attempt == ATTEMPTS {
+                break;
+            }
+            // Another sender is at it (or died holding it): look again when it should have
+            // finished (at most every second), or when its lease ends.
+            let left = (held - now_ms()).clamp(0, self.lease.as_millis() as i64) as u64;
+            let wait = left.min(1000) + 50;
+            tracing::debug!(%pk, wait_ms = wait, "another sender holds the lease; waiting");
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         Err(PortError::Unavailable(format!(

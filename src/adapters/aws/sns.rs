@@ -8,7 +8,8 @@
 //! - on a FIFO events topic (an ARN ending in `.fifo`, what terraform creates), the event id is
 //!   the `MessageDeduplicationId` and the order id the `MessageGroupId`: SNS itself drops a
 //!   repeat within its 5-minute deduplication window, which covers that crash window whenever
-//!   the retry comes within 5 minutes (the queue's visibility timeout, at most 300 s, does).
+//!   the retry comes within 5 minutes (the queue's redelivery after the default 60 s visibility
+//!   timeout does).
 //!
 //! The worker publishes an order's event right after its own conditional write made the order
 //! final ([`Notifier::publish_new`]); no earlier publish can exist then, so the marker is not
@@ -201,7 +202,11 @@ impl Notifier for SnsNotifier {
             }
         }
         if let Err(e) = self.send_event(event).await {
-            self.markers.release(&pk, &owner).await;
+            // Refused: nothing was published, the next attempt need not wait. A timeout or a
+            // lost connection may have published: the lease stays, so a retake is counted.
+            if !e.is_transient() {
+                self.markers.release(&pk, &owner).await;
+            }
             return Err(e);
         }
         self.markers.sent(&pk).await
@@ -224,7 +229,9 @@ impl Notifier for SnsNotifier {
             .publish_json(&self.alarms_topic, &alarm.subject, "Alarm", body)
             .await
         {
-            self.markers.release(&pk, &owner).await;
+            if !e.is_transient() {
+                self.markers.release(&pk, &owner).await;
+            }
             return Err(e);
         }
         tracing::warn!(alarm_id = %alarm.alarm_id, subject = %alarm.subject, "{}", alarm.message);
