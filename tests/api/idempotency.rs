@@ -320,20 +320,22 @@ async fn stored_records_keep_no_card_digest_and_no_token_and_the_replay_still_re
     assert_eq!(res.status(), 200);
 }
 
-/// A record written before fingerprints were keyed (plain SHA-256, the token inside the stored
-/// 201) is still replayed to a retry of the same request, and still refuses another body.
-#[tokio::test]
-async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
-    let app = spawn_app().await;
-    let body = order_body("sku-cap", 1);
-    let plain = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+/// What an earlier request left under `key`: a PENDING `sku-cap` order and the key's completed
+/// record with `fingerprint` and a stored 201 carrying `token` (empty: derived on replay).
+async fn left_by_an_earlier_request(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    fingerprint: &str,
+    token: &str,
+) -> orderflow::domain::Order {
     let order = orderflow::conformance::order_for(&[(
         &orderflow::conformance::product("sku-cap", 1200, 5),
         1,
     )]);
-    let legacy = orderflow::ports::StoredResponse {
+    let stored = orderflow::ports::StoredResponse {
         status: 201,
-        body: json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": "legacy-token-in-clear"}).to_string(),
+        body: json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": token})
+            .to_string(),
         location: Some(format!("/api/orders/{}", order.order_id)),
     };
     app.services
@@ -341,15 +343,26 @@ async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
         .insert_order_keyed(
             &order,
             &orderflow::ports::NewKey {
-                key: "k-old",
-                fingerprint: &plain,
-                holder: "old-release",
-                response: &legacy,
-                ttl: std::time::Duration::from_secs(3600),
+                key,
+                fingerprint,
+                holder: "earlier-request",
+                response: &stored,
+                ttl: Duration::from_secs(3600),
             },
         )
         .await
         .unwrap();
+    order
+}
+
+/// A record written before fingerprints were keyed (plain SHA-256, the token inside the stored
+/// 201) is still replayed to a retry of the same request, and still refuses another body.
+#[tokio::test]
+async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
+    let app = spawn_app().await;
+    let body = order_body("sku-cap", 1);
+    let plain = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    let order = left_by_an_earlier_request(&app, "k-old", &plain, "legacy-token-in-clear").await;
     let res = app.post_order_with_key(&body, "k-old").await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["idempotent-replayed"], "true");
@@ -370,32 +383,8 @@ async fn a_replay_sends_the_message_of_an_order_still_pending() {
     let body = order_body("sku-cap", 1);
     let key = app.services.keys.data_key().await.unwrap();
     let fingerprint = orderflow::http::idempotency_fingerprint(&key, &body);
-    let order = orderflow::conformance::order_for(&[(
-        &orderflow::conformance::product("sku-cap", 1200, 5),
-        1,
-    )]);
-    let stored = orderflow::ports::StoredResponse {
-        status: 201,
-        body:
-            json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": ""})
-                .to_string(),
-        location: Some(format!("/api/orders/{}", order.order_id)),
-    };
     // What the crashed request left: the order and its completed key, no message.
-    app.services
-        .store
-        .insert_order_keyed(
-            &order,
-            &orderflow::ports::NewKey {
-                key: "k-crashed",
-                fingerprint: &fingerprint,
-                holder: "crashed-request",
-                response: &stored,
-                ttl: Duration::from_secs(3600),
-            },
-        )
-        .await
-        .unwrap();
+    let order = left_by_an_earlier_request(&app, "k-crashed", &fingerprint, "").await;
     let res = app.post_order_with_key(&body, "k-crashed").await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["idempotent-replayed"], "true");
@@ -434,31 +423,7 @@ async fn a_retry_of_an_order_accepted_under_an_earlier_policy_is_replayed() {
     );
     let key = app.services.keys.data_key().await.unwrap();
     let fingerprint = orderflow::http::idempotency_fingerprint(&key, &body);
-    let order = orderflow::conformance::order_for(&[(
-        &orderflow::conformance::product("sku-cap", 1200, 5),
-        1,
-    )]);
-    let stored = orderflow::ports::StoredResponse {
-        status: 201,
-        body:
-            json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": ""})
-                .to_string(),
-        location: Some(format!("/api/orders/{}", order.order_id)),
-    };
-    app.services
-        .store
-        .insert_order_keyed(
-            &order,
-            &orderflow::ports::NewKey {
-                key: "k-invoiced",
-                fingerprint: &fingerprint,
-                holder: "earlier-request",
-                response: &stored,
-                ttl: Duration::from_secs(3600),
-            },
-        )
-        .await
-        .unwrap();
+    left_by_an_earlier_request(&app, "k-invoiced", &fingerprint, "").await;
     let res = app.post_order_with_key(&body, "k-invoiced").await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["idempotent-replayed"], "true");
