@@ -524,6 +524,15 @@ pub struct OrderSettings {
     pub invoice_customers: Vec<String>,
     /// The most units (all lines together) one invoice order may hold.
     pub invoice_max_units: u32,
+    /// How long an order on invoice holds its stock unpaid: past it, the order becomes
+    /// FAILED `PAYMENT_OVERDUE` and the stock goes back.
+    pub invoice_hold_secs: u64,
+    /// The most units unpaid orders on invoice may hold at once for one customer id, …
+    pub invoice_units_per_customer: u32,
+    /// … for one e-mail address (compared without case), …
+    pub invoice_units_per_email: u32,
+    /// … and from one client address (an IPv4 address or an IPv6 /64).
+    pub invoice_units_per_client: u32,
     /// How long the cookie lasts that `GET /orders/{id}?token=…` exchanges the token for
     /// (the order page and its receipt link then work without the token in the URL).
     pub link_cookie_secs: u64,
@@ -538,6 +547,10 @@ impl Default for OrderSettings {
             invoice_enabled: false,
             invoice_customers: Vec::new(),
             invoice_max_units: 10,
+            invoice_hold_secs: 3 * 24 * 3600,
+            invoice_units_per_customer: 20,
+            invoice_units_per_email: 20,
+            invoice_units_per_client: 40,
             link_cookie_secs: 3600,
         }
     }
@@ -923,6 +936,30 @@ impl Settings {
                 "orders.invoice_max_units",
                 "must be between 1 and 5000",
             ));
+        }
+        if !(1..=31 * 24 * 3600).contains(&self.orders.invoice_hold_secs) {
+            return Err(invalid(
+                "orders.invoice_hold_secs",
+                "must be between 1 second and 31 days (2678400)",
+            ));
+        }
+        for (name, cap) in [
+            (
+                "orders.invoice_units_per_customer",
+                self.orders.invoice_units_per_customer,
+            ),
+            (
+                "orders.invoice_units_per_email",
+                self.orders.invoice_units_per_email,
+            ),
+            (
+                "orders.invoice_units_per_client",
+                self.orders.invoice_units_per_client,
+            ),
+        ] {
+            if !(1..=100_000).contains(&cap) {
+                return Err(invalid(name, "must be between 1 and 100000"));
+            }
         }
         for c in &self.orders.invoice_customers {
             crate::domain::CustomerId::parse(c).map_err(|e| {

@@ -73,7 +73,12 @@ pub fn order_for(products: &[(&Product, u32)]) -> Order {
                 })
                 .collect(),
             shipping_address: None,
-            payment: None,
+            // Paid by card: an order on invoice would wait AWAITING_PAYMENT after processing.
+            payment: Some(crate::domain::PaymentMethod {
+                token: "tok_sim_conformance".into(),
+                brand: "Visa".into(),
+                last4: "4242".into(),
+            }),
             access_token_sha256: "0".repeat(64),
             request_id: None,
         },
@@ -403,6 +408,7 @@ pub async fn store_lists_orders_newest_first(s: &dyn OrderStore) {
         vec![
             (OrderStatus::Pending, 2),
             (OrderStatus::Processing, 0),
+            (OrderStatus::AwaitingPayment, 0),
             (OrderStatus::Completed, 0),
             (OrderStatus::Failed, 3)
         ]
@@ -803,6 +809,93 @@ pub async fn store_records_compare_and_set(s: Arc<dyn OrderStore>) {
     }
     assert_eq!(wins, 1, "exactly one writer wins a version");
     assert_eq!(s.get_record(&name).await.unwrap().unwrap().1, 2);
+}
+
+/// Invoice holds (`crate::holds`, on the coordination records): of many orders racing for one
+/// cap, exactly as many units as the cap allows are held, never more; taking and releasing
+/// are idempotent; an order refused by its second key holds nothing on its first; an entry
+/// past its time no longer counts.
+pub async fn store_invoice_holds_never_exceed_their_cap(s: Arc<dyn OrderStore>) {
+    use crate::holds::{held_units, release, take, HoldKey, Taken};
+    let shared = HoldKey {
+        name: unique("hold#customer#"),
+        cap: 10,
+    };
+    let until = Utc::now() + chrono::Duration::hours(1);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, keys) = (s.clone(), vec![shared.clone()]);
+        tasks.push(tokio::spawn(async move {
+            let id = OrderId::generate();
+            let taken = take(s.as_ref(), &keys, &id, 3, until).await.unwrap();
+            (id, taken)
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        let (id, taken) = t.await.unwrap();
+        if taken == Taken::Held {
+            held.push(id);
+        }
+    }
+    assert_eq!(
+        held.len(),
+        3,
+        "3 orders of 3 units fit a cap of 10, the others are refused"
+    );
+    assert_eq!(held_units(s.as_ref(), &shared.name).await.unwrap(), 9);
+    let keys = [shared.clone()];
+    assert_eq!(
+        take(s.as_ref(), &keys, &held[0], 3, until).await.unwrap(),
+        Taken::Held,
+        "an order already counted is not counted twice"
+    );
+    assert_eq!(held_units(s.as_ref(), &shared.name).await.unwrap(), 9);
+
+    // Refused by its second key: nothing stays held on the first.
+    let roomy = HoldKey {
+        name: unique("hold#email#"),
+        cap: 100,
+    };
+    let late = OrderId::generate();
+    let both = [roomy.clone(), shared.clone()];
+    assert_eq!(
+        take(s.as_ref(), &both, &late, 2, until).await.unwrap(),
+        Taken::OverCap(shared.clone())
+    );
+    assert_eq!(held_units(s.as_ref(), &roomy.name).await.unwrap(), 0);
+
+    // Released (twice: idempotent), the room is back.
+    let names = crate::holds::names(&keys);
+    release(s.as_ref(), &names, &held[0]).await.unwrap();
+    release(s.as_ref(), &names, &held[0]).await.unwrap();
+    assert_eq!(held_units(s.as_ref(), &shared.name).await.unwrap(), 6);
+    assert_eq!(
+        take(s.as_ref(), &both, &late, 2, until).await.unwrap(),
+        Taken::Held
+    );
+    assert_eq!(held_units(s.as_ref(), &roomy.name).await.unwrap(), 2);
+
+    // An entry past its time stops counting by itself.
+    let lapsing = HoldKey {
+        name: unique("hold#client#"),
+        cap: 5,
+    };
+    let past = Utc::now() - chrono::Duration::seconds(1);
+    let lapsed = [lapsing.clone()];
+    assert_eq!(
+        take(s.as_ref(), &lapsed, &OrderId::generate(), 5, past)
+            .await
+            .unwrap(),
+        Taken::Held
+    );
+    assert_eq!(held_units(s.as_ref(), &lapsing.name).await.unwrap(), 0);
+    assert_eq!(
+        take(s.as_ref(), &lapsed, &OrderId::generate(), 5, until)
+            .await
+            .unwrap(),
+        Taken::Held
+    );
 }
 
 // ---------------------------------------------------------------- receipts, notifier, payments

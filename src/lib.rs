@@ -24,6 +24,7 @@ pub mod config;
 pub mod conformance;
 pub mod dlq;
 pub mod domain;
+pub mod holds;
 pub mod http;
 pub mod metrics;
 pub mod ports;

@@ -31,6 +31,7 @@ pub const MESSAGES_RETRIED: &str = "orderflow_messages_retried_total";
 pub const MESSAGES_DEAD_LETTERED: &str = "orderflow_messages_dead_lettered_total";
 pub const ORDERS_REQUEUED: &str = "orderflow_orders_requeued_total";
 pub const RATE_LIMITED: &str = "orderflow_rate_limited_total";
+pub const INVOICE_REFUSED: &str = "orderflow_invoice_orders_refused_total";
 pub const AUTH_FAILURES: &str = "orderflow_auth_failures_total";
 pub const QUEUE_DEPTH: &str = "orderflow_queue_depth";
 pub const QUEUE_IN_FLIGHT: &str = "orderflow_queue_in_flight";
@@ -95,7 +96,7 @@ fn describe() {
     );
     describe_counter!(
         ORDERS_PROCESSED,
-        "Orders the worker brought to a final status, by outcome"
+        "Orders the worker brought to a final status (or, on invoice, to AWAITING_PAYMENT), by outcome"
     );
     describe_counter!(ORDERS_FAILED, "Orders that ended FAILED, by reason");
     describe_counter!(
@@ -127,6 +128,10 @@ fn describe() {
         "Stuck PENDING orders re-enqueued by the reconciler"
     );
     describe_counter!(RATE_LIMITED, "Order placements refused with 429");
+    describe_counter!(
+        INVOICE_REFUSED,
+        "Orders on invoice refused (409 INVOICE_LIMIT) because unpaid orders already hold a customer's, e-mail address's or network's cap"
+    );
     describe_counter!(
         AUTH_FAILURES,
         "Wrong admin keys presented, by surface (login, api_key, metrics); answers refused while blocked are not counted"
@@ -174,6 +179,16 @@ pub fn order_created(total: crate::domain::Money) {
     let currency = total.currency.to_string();
     counter!(ORDERS_CREATED, "currency" => currency.clone()).increment(1);
     histogram!(ORDER_VALUE, "currency" => currency).record(total.amount as f64);
+}
+
+/// An order on invoice refused because unpaid orders already hold a cap.
+pub fn invoice_refused() {
+    counter!(INVOICE_REFUSED).increment(1);
+}
+
+/// An order on invoice now waits for its payment (`outcome="awaiting_payment"`).
+pub fn order_awaiting_payment() {
+    counter!(ORDERS_PROCESSED, "outcome" => "awaiting_payment").increment(1);
 }
 
 /// `outcome`: `completed` or `failed` (with the failure reason).

@@ -5,6 +5,11 @@
 //! `worker.stuck_after_secs`. That is safe because processing is idempotent; each re-enqueue
 //! is logged and counted on the order (`requeued`), and written conditionally on the order
 //! still being PENDING, so two reconcilers cannot both re-enqueue the same pass.
+//!
+//! The same pass sends a message for each order on invoice whose hold ran out (AWAITING_PAYMENT
+//! past `payment_due`): the worker then makes it FAILED `PAYMENT_OVERDUE` and gives the stock
+//! back. The order changes only in the worker, so the message, not this pass, is what makes
+//! the step happen exactly once.
 
 use crate::app::Services;
 use crate::domain::OrderStatus;
@@ -56,50 +61,74 @@ impl Reconciler {
         }
     }
 
-    /// One pass: re-enqueues stuck PENDING orders; returns how many. Does nothing without the lease.
+    /// One pass: re-enqueues stuck PENDING orders and lapsed holds; returns how many. Does
+    /// nothing without the lease.
     pub async fn run_once(&self) -> PortResult<usize> {
         if !self.acquire_lease().await? {
             return Ok(0);
         }
-        let s = &self.services;
         let cutoff = Utc::now() - chrono::Duration::from_std(self.stuck_after).unwrap_or_default();
+        let stuck = self.requeue(OrderStatus::Pending, cutoff).await?;
+        Ok(stuck + self.requeue(OrderStatus::AwaitingPayment, cutoff).await?)
+    }
+
+    /// Re-enqueues the orders in `status` that wait for the worker: PENDING ones placed (or
+    /// last re-enqueued) before `cutoff`, AWAITING_PAYMENT ones past their due time.
+    async fn requeue(
+        &self,
+        status: OrderStatus,
+        cutoff: chrono::DateTime<Utc>,
+    ) -> PortResult<usize> {
+        let s = &self.services;
         let mut requeued = 0;
         let mut seen = 0;
         let mut cursor: Option<String> = None;
         loop {
             let page = s
                 .store
-                .list_orders(Some(OrderStatus::Pending), 100, cursor.as_deref())
+                .list_orders(Some(status), 100, cursor.as_deref())
                 .await?;
             for mut order in page.orders {
                 seen += 1;
-                // Stuck since it was placed, or since the last re-enqueue: a message sent then may
-                // still be on its way, so each order is re-enqueued at most once per period.
-                if order.requeued_at.unwrap_or(order.created_at) > cutoff {
+                // Stuck since it was placed (or due), or since the last re-enqueue: a message
+                // sent then may still be on its way, so each order is re-enqueued at most once
+                // per period.
+                let skip = match status {
+                    OrderStatus::Pending => order.requeued_at.unwrap_or(order.created_at) > cutoff,
+                    _ => {
+                        !order.is_overdue(Utc::now())
+                            || order.requeued_at.is_some_and(|at| at > cutoff)
+                    }
+                };
+                if skip {
                     continue;
                 }
                 order.requeued += 1;
                 order.requeued_at = Some(Utc::now());
-                match s.store.update_order(&order, OrderStatus::Pending).await {
+                match s.store.update_order(&order, status).await {
                     Ok(()) => {}
                     // Moved on meanwhile (a worker picked it up): not stuck after all.
                     Err(PortError::Precondition(_)) | Err(PortError::NotFound(_)) => continue,
                     Err(e) => return Err(e),
                 }
-                let body = serde_json::to_string(&OrderMessage {
-                    order_id: order.order_id.to_string(),
-                    request_id: order.request_id.clone(),
-                })
-                .map_err(|e| PortError::Unexpected(e.into()))?;
+                let body = OrderMessage::order(&order.order_id, order.request_id.clone()).to_body();
                 s.queue.send(&body).await?;
                 requeued += 1;
-                tracing::warn!(
-                    order_id = %order.order_id,
-                    request_id = order.request_id.as_deref().unwrap_or("-"),
-                    age_secs = (Utc::now() - order.created_at).num_seconds(),
-                    times = order.requeued,
-                    "stuck PENDING order re-enqueued"
-                );
+                if status == OrderStatus::Pending {
+                    tracing::warn!(
+                        order_id = %order.order_id,
+                        request_id = order.request_id.as_deref().unwrap_or("-"),
+                        age_secs = (Utc::now() - order.created_at).num_seconds(),
+                        times = order.requeued,
+                        "stuck PENDING order re-enqueued"
+                    );
+                } else {
+                    tracing::info!(
+                        order_id = %order.order_id,
+                        due = ?order.payment_due,
+                        "unpaid order on invoice past its due time handed to the worker"
+                    );
+                }
             }
             match page.next_cursor {
                 Some(c) if seen < MAX_PER_PASS => cursor = Some(c),

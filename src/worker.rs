@@ -1,4 +1,7 @@
-//! The queue worker: takes order messages and drives each order to COMPLETED or FAILED.
+//! The queue worker: takes order messages and drives each order to COMPLETED or FAILED,
+//! or, for an order on invoice, to AWAITING_PAYMENT, and from there to COMPLETED when a
+//! message brings the payment an operator recorded or to FAILED `PAYMENT_OVERDUE` (stock
+//! released) once its hold ran out.
 //!
 //! [`Worker::process`] handles one delivery (zero-to-production's `try_execute_task`
 //! shape); [`Worker::run_until_stopped`] loops receives with bounded concurrency and a
@@ -15,7 +18,7 @@
 use crate::app::Services;
 use crate::config::WorkerSettings;
 use crate::domain::receipt::{receipt_key, Receipt};
-use crate::domain::{FailureReason, Order, OrderId, OrderStatus};
+use crate::domain::{FailureReason, InvoicePayment, Order, OrderId, OrderStatus};
 use crate::ports::{
     ChargeOutcome, ChargeRequest, Delivery, EventType, OrderEvent, OrderMessage, PortError,
     Reservation,
@@ -32,6 +35,8 @@ use tracing::Instrument;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
     Completed(OrderId),
+    /// On invoice: the stock is held until the payment is recorded or the hold runs out.
+    AwaitingPayment(OrderId),
     Failed(OrderId, FailureReason),
     /// Undecodable, or names no known order: moved to the dead-letter queue.
     Poisoned(String),
@@ -49,6 +54,8 @@ pub struct Worker {
     dlq_growth: Option<Arc<tokio::sync::Notify>>,
     /// Bounds the CPU-bound receipt renders running at once.
     renders: Arc<Semaphore>,
+    /// How long an order on invoice holds its stock unpaid (`orders.invoice_hold_secs`).
+    invoice_hold: Duration,
 }
 
 impl Worker {
@@ -61,6 +68,9 @@ impl Worker {
             shop_name,
             mail_from: "orders@localhost.localdomain".into(),
             dlq_growth: None,
+            invoice_hold: Duration::from_secs(
+                crate::config::OrderSettings::default().invoice_hold_secs,
+            ),
         }
     }
 
@@ -75,6 +85,7 @@ impl Worker {
             crate::config::Backend::Embedded => settings.embedded.email_from.clone(),
             crate::config::Backend::Aws => settings.aws.email_from.clone().unwrap_or_default(),
         };
+        w.invoice_hold = Duration::from_secs(settings.orders.invoice_hold_secs);
         w
     }
 
@@ -202,7 +213,7 @@ impl Worker {
         );
         async {
             let started = std::time::Instant::now();
-            let outcome = match self.advance(&order_id).await {
+            let outcome = match self.advance(&order_id, message.payment).await {
                 Ok(Some(o)) => o,
                 Ok(None) => return self.poison(delivery, format!("no order {order_id}")).await,
                 Err(e) => {
@@ -227,6 +238,7 @@ impl Worker {
             crate::metrics::worker_step("total", started.elapsed());
             match &outcome {
                 StepOutcome::Completed(_) => crate::metrics::order_processed(None),
+                StepOutcome::AwaitingPayment(_) => crate::metrics::order_awaiting_payment(),
                 StepOutcome::Failed(_, reason) => crate::metrics::order_processed(Some(reason.as_str())),
                 _ => {}
             }
@@ -247,8 +259,13 @@ impl Worker {
         StepOutcome::Poisoned(reason)
     }
 
-    /// Moves the order as far as it goes. `None`: there is no such order.
-    async fn advance(&self, order_id: &OrderId) -> Result<Option<StepOutcome>, PortError> {
+    /// Moves the order as far as it goes. `None`: there is no such order. `payment`: the
+    /// message brings a payment recorded for an order on invoice.
+    async fn advance(
+        &self,
+        order_id: &OrderId,
+        payment: Option<InvoicePayment>,
+    ) -> Result<Option<StepOutcome>, PortError> {
         let store = &self.services.store;
         let Some(mut order) = store.get_order(order_id).await? else {
             return Ok(None);
@@ -263,18 +280,77 @@ impl Worker {
         if order.status == OrderStatus::Processing {
             (order, made_final, rendered) = self.fulfil(order).await?;
         }
+        if order.status == OrderStatus::AwaitingPayment {
+            if let Some(paid) = payment.clone() {
+                (order, made_final, rendered) = self.settle(order, paid).await?;
+            } else if order.is_overdue(Utc::now()) {
+                tracing::info!(due = ?order.payment_due, "payment not received in time: releasing the stock");
+                (order, made_final) = self
+                    .move_to(
+                        order,
+                        OrderStatus::Failed,
+                        Some(FailureReason::PaymentOverdue),
+                    )
+                    .await?;
+            }
+        }
+        if let Some(paid) = &payment {
+            if order.invoice_payment.as_ref().map(|p| &p.reference) != Some(&paid.reference)
+                && order.status != OrderStatus::AwaitingPayment
+            {
+                // Recorded while the order was still waiting (the console checks), but the
+                // hold ran out first (or another payment was recorded): the money is the shop's
+                // to give back. Logged for the operator; the message is done.
+                tracing::error!(status = %order.status, reference = %paid.reference, recorded_by = %paid.recorded_by,
+                    "a payment was recorded for an order that no longer waits for one: refund it");
+                crate::metrics::payment("unmatched");
+            }
+        }
+        // The stock of a lapsed hold goes back after the status says so (not before: a
+        // payment recorded meanwhile would complete an order without its stock); released
+        // at most once, so a redelivery only checks.
+        if order.failure_reason == Some(FailureReason::PaymentOverdue)
+            && store.release_stock(&order.order_id).await?
+        {
+            tracing::info!("stock of the lapsed order released");
+        }
+        if order.status.is_terminal() && !order.hold_keys.is_empty() {
+            crate::holds::release(store.as_ref(), &order.hold_keys, &order.order_id).await?;
+        }
         self.announce(&order, made_final, rendered).await?;
-        // Only a final order lets its message go; anything else is retried (never deleted).
+        // Only a settled order lets its message go; anything else is retried (never deleted).
         match (order.status, order.failure_reason) {
             (OrderStatus::Failed, Some(r)) => {
                 Ok(Some(StepOutcome::Failed(order.order_id.clone(), r)))
             }
             (OrderStatus::Completed, _) => Ok(Some(StepOutcome::Completed(order.order_id.clone()))),
+            (OrderStatus::AwaitingPayment, _) => {
+                Ok(Some(StepOutcome::AwaitingPayment(order.order_id.clone())))
+            }
             (status, _) => Err(PortError::Precondition(format!(
                 "order {} is {status} after processing, not final",
                 order.order_id
             ))),
         }
+    }
+
+    /// AWAITING_PAYMENT → receipt → COMPLETED with the payment an operator recorded.
+    async fn settle(
+        &self,
+        order: Order,
+        paid: InvoicePayment,
+    ) -> Result<(Order, bool, Option<Vec<u8>>), PortError> {
+        let mut order = order;
+        // The receipt says how it was paid: rendered from the order as it will be.
+        order.invoice_payment = Some(paid.clone());
+        let rendered = self.receipt(&order, false).await?;
+        order.invoice_payment = None;
+        order.receipt_key = Some(receipt_key(&order.order_id));
+        tracing::info!(reference = %paid.reference, recorded_by = %paid.recorded_by, "invoice paid");
+        let (order, moved) = self
+            .move_with(order, |o| o.record_payment(paid, Utc::now()))
+            .await?;
+        Ok((order, moved, rendered.filter(|_| moved)))
     }
 
     /// PROCESSING → reserve → charge → receipt → COMPLETED (or FAILED on the way); also
@@ -294,6 +370,21 @@ impl Worker {
                 .move_to(order, OrderStatus::Failed, Some(FailureReason::OutOfStock))
                 .await
                 .map(|(o, made_final)| (o, made_final, None));
+        }
+        if order.on_invoice() {
+            // Nothing to charge: the stock is held until the payment is recorded or the
+            // hold runs out (security review H-2). The receipt waits for the payment.
+            if reservation == Reservation::Released {
+                return Err(PortError::Unexpected(anyhow::anyhow!(
+                    "order {} on invoice is PROCESSING but its stock was released",
+                    order.order_id
+                )));
+            }
+            let now = Utc::now();
+            let due = now + chrono::Duration::from_std(self.invoice_hold).unwrap_or_default();
+            tracing::info!(%due, "order on invoice: stock held until paid");
+            let (order, moved) = self.move_with(order, |o| o.await_payment(due, now)).await?;
+            return Ok((order, moved, None));
         }
         let step = std::time::Instant::now();
         let charge = s
@@ -331,20 +422,32 @@ impl Worker {
                 tracing::info!(%charge_id, amount = %order.total, "payment approved");
             }
         }
+        let rendered = self
+            .receipt(&order, reservation == Reservation::Reserved)
+            .await?;
+        let key = receipt_key(&order.order_id);
+        let mut order = order;
+        order.receipt_key = Some(key);
+        let (order, made_final) = self.move_to(order, OrderStatus::Completed, None).await?;
+        Ok((order, made_final, rendered))
+    }
+
+    /// Renders and stores the order's receipt unless it is stored already; the bytes when
+    /// this call rendered them. `fresh`: this call took the stock, so no earlier attempt got
+    /// this far and there is nothing stored to look for.
+    async fn receipt(&self, order: &Order, fresh: bool) -> Result<Option<Vec<u8>>, PortError> {
+        let s = &self.services;
         let key = receipt_key(&order.order_id);
         let step = std::time::Instant::now();
-        // The receipt is rendered only after the reservation; if this call took the stock,
-        // no earlier attempt got this far, so there is nothing stored to look for.
-        let fresh = reservation == Reservation::Reserved;
         let mut rendered = None;
         if fresh || !s.receipts.exists(&key).await? {
-            let receipt = Receipt::for_order(&order, &self.shop_name);
+            let receipt = Receipt::for_order(order, &self.shop_name);
             let permit = self
                 .renders
                 .clone()
                 .acquire_owned()
                 .await
-                .expect("the render semaphore is never closed");
+                .map_err(|e| PortError::Unexpected(anyhow::anyhow!("render semaphore: {e}")))?;
             let started = std::time::Instant::now();
             let pdf = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
@@ -363,10 +466,7 @@ impl Worker {
             rendered = Some(pdf);
         }
         crate::metrics::worker_step("receipt", step.elapsed());
-        let mut order = order;
-        order.receipt_key = Some(key);
-        let (order, made_final) = self.move_to(order, OrderStatus::Completed, None).await?;
-        Ok((order, made_final, rendered))
+        Ok(rendered)
     }
 
     /// A guarded transition written conditionally; `true` with the moved order. If another
@@ -374,17 +474,26 @@ impl Worker {
     /// from the truth.
     async fn move_to(
         &self,
-        mut order: Order,
+        order: Order,
         to: OrderStatus,
         reason: Option<FailureReason>,
     ) -> Result<(Order, bool), PortError> {
+        self.move_with(order, |o| o.transition(to, reason, Utc::now()))
+            .await
+    }
+
+    /// [`Self::move_to`] with the change made by `change` (a guarded transition and what
+    /// comes with it), written conditionally on the status before it.
+    async fn move_with(
+        &self,
+        mut order: Order,
+        change: impl FnOnce(&mut Order) -> Result<(), crate::domain::order::OrderError>,
+    ) -> Result<(Order, bool), PortError> {
         let from = order.status;
-        order
-            .transition(to, reason, Utc::now())
-            .map_err(|e| PortError::Unexpected(e.into()))?;
+        change(&mut order).map_err(|e| PortError::Unexpected(e.into()))?;
         match self.services.store.update_order(&order, from).await {
             Ok(()) => {
-                tracing::info!(from = %from, to = %to, reason = reason.map(|r| r.as_str()), "order status changed");
+                tracing::info!(from = %from, to = %order.status, reason = order.failure_reason.map(|r| r.as_str()), "order status changed");
                 Ok((order, true))
             }
             Err(PortError::Precondition(_)) => self
@@ -407,6 +516,7 @@ impl Worker {
         rendered: Option<Vec<u8>>,
     ) -> Result<(), PortError> {
         let event_type = match order.status {
+            OrderStatus::AwaitingPayment => EventType::OrderAwaitingPayment,
             OrderStatus::Completed => EventType::OrderCompleted,
             OrderStatus::Failed => EventType::OrderFailed,
             _ => return Ok(()),

@@ -15,7 +15,8 @@ const POLL_MS = 700;
 const MAX_QTY = 100;
 const MAX_ORDERS = 20;
 const MAX_IN_FLIGHT_RETRIES = 10;
-const TERMINAL = new Set(['COMPLETED', 'FAILED']);
+// Stop polling: final, or (on invoice) waiting for a payment only the shop can record.
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'AWAITING_PAYMENT']);
 const FORM_FIELDS = ['name', 'email', 'line1', 'city', 'postalCode', 'country', 'card'];
 const REQUIRED = { name: 'Please enter your name.', email: 'Please enter your email address.',
   line1: 'Please enter a street address.', city: 'Please enter a city.',
@@ -28,6 +29,7 @@ const FIELD_MAP = {
 const FAILURE_TEXT = {
   OUT_OF_STOCK: 'Sorry, one of the items is out of stock. You have not been charged.',
   PAYMENT_DECLINED: 'Your card was declined. Nothing was charged and your items were released.',
+  PAYMENT_OVERDUE: 'The payment did not arrive in time, so the items were released.',
 };
 const BUSY_TEXT = 'The shop is busy, try again in a moment.';
 
@@ -439,7 +441,9 @@ function renderOrder(order) {
     $('status-value').className = `badge status-${String(order.status).toLowerCase()}`;
   }
   const reason = order.status === 'FAILED'
-    ? FAILURE_TEXT[order.failureReason] || order.failureReason || 'The order could not be completed.' : '';
+    ? FAILURE_TEXT[order.failureReason] || order.failureReason || 'The order could not be completed.'
+    : order.status === 'AWAITING_PAYMENT'
+      ? `Pay on invoice: the items are held until ${formatTime(order.paymentDue)}; an unpaid order is cancelled then.` : '';
   if ($('failure-reason').textContent !== reason) $('failure-reason').textContent = reason;
   $('order-items').replaceChildren(...(order.items || []).map((item) => el('li', {},
     el('span', { text: `${item.quantity} × ${item.name || item.productId}` }),

@@ -83,6 +83,10 @@ locals {
     invoice_enabled              = var.invoice_enabled
     invoice_customers            = jsonencode(var.invoice_customers)
     invoice_max_units            = var.invoice_max_units
+    invoice_hold_secs            = var.invoice_hold_hours * 3600
+    invoice_units_per_customer   = var.invoice_units_per_customer
+    invoice_units_per_email      = var.invoice_units_per_email
+    invoice_units_per_client     = var.invoice_units_per_client
     rate_limit_enabled           = var.rate_limit_enabled
     rate_limit_orders_per_minute = var.rate_limit_orders_per_minute
     rate_limit_burst             = var.rate_limit_burst

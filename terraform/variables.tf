@@ -345,6 +345,50 @@ variable "invoice_max_units" {
   }
 }
 
+variable "invoice_hold_hours" {
+  description = "orders.invoice_hold_secs (in hours here): how long an unpaid order on invoice holds its stock; past it the order becomes FAILED PAYMENT_OVERDUE and the stock goes back."
+  type        = number
+  default     = 72
+
+  validation {
+    condition     = var.invoice_hold_hours >= 1 && var.invoice_hold_hours <= 744 && floor(var.invoice_hold_hours) == var.invoice_hold_hours
+    error_message = "invoice_hold_hours must be a whole number from 1 to 744 (31 days)."
+  }
+}
+
+variable "invoice_units_per_customer" {
+  description = "orders.invoice_units_per_customer: the most units unpaid orders on invoice may hold at once for one customer id."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.invoice_units_per_customer >= 1 && var.invoice_units_per_customer <= 100000 && floor(var.invoice_units_per_customer) == var.invoice_units_per_customer
+    error_message = "invoice_units_per_customer must be a whole number from 1 to 100000."
+  }
+}
+
+variable "invoice_units_per_email" {
+  description = "orders.invoice_units_per_email: the most units unpaid orders on invoice may hold at once for one e-mail address."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.invoice_units_per_email >= 1 && var.invoice_units_per_email <= 100000 && floor(var.invoice_units_per_email) == var.invoice_units_per_email
+    error_message = "invoice_units_per_email must be a whole number from 1 to 100000."
+  }
+}
+
+variable "invoice_units_per_client" {
+  description = "orders.invoice_units_per_client: the most units unpaid orders on invoice may hold at once from one client address (IPv4 address or IPv6 /64, as the ALB forwards it)."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.invoice_units_per_client >= 1 && var.invoice_units_per_client <= 100000 && floor(var.invoice_units_per_client) == var.invoice_units_per_client
+    error_message = "invoice_units_per_client must be a whole number from 1 to 100000."
+  }
+}
+
 variable "log_level" {
   description = "log.level: a tracing filter such as info or orderflow=debug,info."
   type        = string

@@ -117,6 +117,12 @@ async fn store_reservations_are_atomic_and_idempotent() {
 }
 
 #[tokio::test]
+async fn store_invoice_holds_never_exceed_their_cap() {
+    let (_d, s) = store();
+    c::store_invoice_holds_never_exceed_their_cap(s).await;
+}
+
+#[tokio::test]
 async fn store_keyed_insert() {
     let (_d, s) = store();
     c::store_keyed_insert(s).await;

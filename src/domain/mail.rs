@@ -18,8 +18,9 @@ pub struct MailMessage {
 }
 
 impl MailMessage {
-    /// The confirmation (with the receipt attached) or the failure notice for a final order.
-    /// `None` while the order is not final.
+    /// The confirmation (with the receipt attached) or the failure notice for a final order,
+    /// or the payment request for an order on invoice whose stock is held. `None` while the
+    /// worker has not settled the order.
     pub fn for_order(
         order: &Order,
         shop: &str,
@@ -41,6 +42,25 @@ impl MailMessage {
                         .collect::<String>()
                 ),
             ),
+            OrderStatus::AwaitingPayment => (
+                "invoice",
+                format!("{shop}: please pay for order {}", order.order_id),
+                format!(
+                    "Thank you for your order. We hold the goods for you until {} and send them once we receive your payment.\n\nOrder: {}\nAmount due: {}\nReference to quote: {}\n\n{}\nAn unpaid order is cancelled at that time.\n\n{shop}\n",
+                    order
+                        .payment_due
+                        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_else(|| "further notice".into()),
+                    order.order_id,
+                    order.total,
+                    order.order_id,
+                    order
+                        .items
+                        .iter()
+                        .map(|l| format!("  {} x {} ({})\n", l.quantity.get(), l.name, l.line_total))
+                        .collect::<String>()
+                ),
+            ),
             OrderStatus::Failed => (
                 "failure",
                 format!("{shop}: we could not complete order {}", order.order_id),
@@ -50,6 +70,8 @@ impl MailMessage {
                     match order.failure_reason {
                         Some(super::FailureReason::OutOfStock) => "an item is out of stock",
                         Some(super::FailureReason::PaymentDeclined) => "the card was declined",
+                        Some(super::FailureReason::PaymentOverdue) =>
+                            "we did not receive the payment in time, so the goods were released",
                         None => "unknown reason",
                     }
                 ),
@@ -197,6 +219,29 @@ mod tests {
             None
         )
         .is_none());
+    }
+
+    #[test]
+    fn an_order_on_invoice_is_asked_to_pay_by_its_due_date_then_told_it_lapsed() {
+        let mut o = order(OrderStatus::Processing);
+        let due = chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        o.await_payment(due, Utc::now()).unwrap();
+        let m = MailMessage::for_order(&o, "Shop", "s@example.com", Some(vec![1])).unwrap();
+        assert_eq!(m.key, format!("{}:invoice", o.order_id));
+        assert!(m.attachment.is_none(), "nothing is paid yet: no receipt");
+        assert!(m.text.contains("2026-12-04 10:00 UTC"), "{}", m.text);
+        assert!(m.text.contains("Amount due: 39.98"), "{}", m.text);
+        o.transition(
+            OrderStatus::Failed,
+            Some(crate::domain::FailureReason::PaymentOverdue),
+            Utc::now(),
+        )
+        .unwrap();
+        let m = MailMessage::for_order(&o, "Shop", "s@example.com", None).unwrap();
+        assert_eq!(m.key, format!("{}:failure", o.order_id));
+        assert!(m.text.contains("did not receive the payment"), "{}", m.text);
     }
 
     #[test]

@@ -8,10 +8,10 @@ pub mod values;
 
 pub use money::{Currency, Money};
 pub use order::{
-    FailureReason, NewOrder, Order, OrderLine, OrderStatus, PaymentMethod, PricedLine, Product,
-    StatusEvent,
+    FailureReason, InvoicePayment, NewOrder, Order, OrderLine, OrderStatus, PaymentMethod,
+    PricedLine, Product, StatusEvent,
 };
 pub use values::{
-    CardNumber, CustomerId, Email, IdempotencyKey, Invalid, OrderId, ProductId, Quantity,
-    ShippingAddress,
+    client_network, CardNumber, CustomerId, Email, IdempotencyKey, Invalid, OrderId, ProductId,
+    Quantity, ShippingAddress,
 };

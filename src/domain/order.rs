@@ -25,14 +25,18 @@ pub struct Product {
 pub enum OrderStatus {
     Pending,
     Processing,
+    /// An order on invoice: its stock is held until the payment is recorded or the hold
+    /// runs out (`payment_due`).
+    AwaitingPayment,
     Completed,
     Failed,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 4] = [
+    pub const ALL: [OrderStatus; 5] = [
         OrderStatus::Pending,
         OrderStatus::Processing,
+        OrderStatus::AwaitingPayment,
         OrderStatus::Completed,
         OrderStatus::Failed,
     ];
@@ -41,6 +45,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Pending => "PENDING",
             OrderStatus::Processing => "PROCESSING",
+            OrderStatus::AwaitingPayment => "AWAITING_PAYMENT",
             OrderStatus::Completed => "COMPLETED",
             OrderStatus::Failed => "FAILED",
         }
@@ -54,13 +59,24 @@ impl OrderStatus {
         matches!(self, OrderStatus::Completed | OrderStatus::Failed)
     }
 
-    /// The only legal moves: PENDING → PROCESSING → COMPLETED | FAILED.
+    /// Whether the worker is done with the order for now: final, or waiting for a payment
+    /// that only an operator can record.
+    pub fn is_settled(&self) -> bool {
+        self.is_terminal() || *self == OrderStatus::AwaitingPayment
+    }
+
+    /// The only legal moves: PENDING → PROCESSING → COMPLETED | FAILED, and for an order on
+    /// invoice PROCESSING → AWAITING_PAYMENT → COMPLETED (paid) | FAILED (out of stock
+    /// before, or the hold ran out).
     pub fn can_become(&self, next: OrderStatus) -> bool {
         matches!(
             (self, next),
             (OrderStatus::Pending, OrderStatus::Processing)
                 | (OrderStatus::Processing, OrderStatus::Completed)
                 | (OrderStatus::Processing, OrderStatus::Failed)
+                | (OrderStatus::Processing, OrderStatus::AwaitingPayment)
+                | (OrderStatus::AwaitingPayment, OrderStatus::Completed)
+                | (OrderStatus::AwaitingPayment, OrderStatus::Failed)
         )
     }
 }
@@ -77,6 +93,8 @@ impl fmt::Display for OrderStatus {
 pub enum FailureReason {
     OutOfStock,
     PaymentDeclined,
+    /// An order on invoice whose payment was not recorded before `payment_due`.
+    PaymentOverdue,
 }
 
 impl FailureReason {
@@ -84,13 +102,18 @@ impl FailureReason {
         match self {
             FailureReason::OutOfStock => "OUT_OF_STOCK",
             FailureReason::PaymentDeclined => "PAYMENT_DECLINED",
+            FailureReason::PaymentOverdue => "PAYMENT_OVERDUE",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [FailureReason::OutOfStock, FailureReason::PaymentDeclined]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            FailureReason::OutOfStock,
+            FailureReason::PaymentDeclined,
+            FailureReason::PaymentOverdue,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -122,6 +145,17 @@ pub struct PaymentMethod {
     pub token: String,
     pub brand: String,
     pub last4: String,
+}
+
+/// A payment received for an order on invoice, as the operator recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoicePayment {
+    /// The bank transfer's reference or whatever the shop books the payment under.
+    pub reference: String,
+    /// Who recorded it (the admin key's or session's operator label).
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +190,16 @@ pub struct Order {
     /// When the reconciler last re-enqueued it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requeued_at: Option<DateTime<Utc>>,
+    /// On invoice, once AWAITING_PAYMENT: when the stock hold runs out unless paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_due: Option<DateTime<Utc>>,
+    /// On invoice: the payment the operator recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_payment: Option<InvoicePayment>,
+    /// On invoice: the hold records (see [`crate::holds`]) that count this order's units
+    /// against its customer, e-mail address and client address until it is paid or failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hold_keys: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -174,6 +218,8 @@ pub enum OrderError {
     IllegalTransition { from: OrderStatus, to: OrderStatus },
     #[error("a FAILED status needs a reason and only FAILED takes one")]
     ReasonMismatch,
+    #[error("only an order on invoice waits for a payment")]
+    NotOnInvoice,
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
@@ -251,7 +297,57 @@ impl Order {
             request_id: new.request_id,
             requeued: 0,
             requeued_at: None,
+            payment_due: None,
+            invoice_payment: None,
+            hold_keys: Vec::new(),
         })
+    }
+
+    /// Paid on invoice: no card was given.
+    pub fn on_invoice(&self) -> bool {
+        self.payment.is_none()
+    }
+
+    /// All units on the order, every line together.
+    pub fn units(&self) -> u64 {
+        self.items.iter().map(|i| u64::from(i.quantity.get())).sum()
+    }
+
+    /// PROCESSING → AWAITING_PAYMENT for an order on invoice whose stock is reserved; the
+    /// hold runs until `due`.
+    pub fn await_payment(
+        &mut self,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), OrderError> {
+        if !self.on_invoice() {
+            return Err(OrderError::NotOnInvoice);
+        }
+        self.transition(OrderStatus::AwaitingPayment, None, now)?;
+        self.payment_due = Some(due);
+        Ok(())
+    }
+
+    /// AWAITING_PAYMENT → COMPLETED with the payment the operator recorded.
+    pub fn record_payment(
+        &mut self,
+        payment: InvoicePayment,
+        now: DateTime<Utc>,
+    ) -> Result<(), OrderError> {
+        if self.status != OrderStatus::AwaitingPayment {
+            return Err(OrderError::IllegalTransition {
+                from: self.status,
+                to: OrderStatus::Completed,
+            });
+        }
+        self.transition(OrderStatus::Completed, None, now)?;
+        self.invoice_payment = Some(payment);
+        Ok(())
+    }
+
+    /// AWAITING_PAYMENT past its `payment_due`.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.status == OrderStatus::AwaitingPayment && self.payment_due.is_some_and(|d| d <= now)
     }
 
     /// Applies a guarded transition. A FAILED status must carry a reason; no other may.
@@ -412,6 +508,70 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_invoice_order_waits_for_its_payment_or_its_due_date() {
+        let a = product("a", 100, 1);
+        let lines = || {
+            vec![PricedLine {
+                product: &a,
+                quantity: Quantity::parse(2).unwrap(),
+            }]
+        };
+        let now = Utc::now();
+        let due = now + chrono::Duration::hours(72);
+        let mut o = Order::place(new_order(lines()), now).unwrap();
+        assert!(o.on_invoice());
+        assert_eq!(o.units(), 2);
+        // Not from PENDING, and never for an order with a card.
+        assert!(o.await_payment(due, now).is_err());
+        o.transition(OrderStatus::Processing, None, now).unwrap();
+        let mut card = o.clone();
+        card.payment = Some(PaymentMethod {
+            token: "t".into(),
+            brand: "Visa".into(),
+            last4: "4242".into(),
+        });
+        assert_eq!(card.await_payment(due, now), Err(OrderError::NotOnInvoice));
+        o.await_payment(due, now).unwrap();
+        assert_eq!(o.status, OrderStatus::AwaitingPayment);
+        assert!(o.status.is_settled() && !o.status.is_terminal());
+        assert!(!o.is_overdue(now));
+        assert!(o.is_overdue(due));
+        let mut lapsed = o.clone();
+        lapsed
+            .transition(
+                OrderStatus::Failed,
+                Some(FailureReason::PaymentOverdue),
+                due,
+            )
+            .unwrap();
+        assert!(lapsed
+            .record_payment(
+                InvoicePayment {
+                    reference: "r".into(),
+                    recorded_by: "ops".into(),
+                    recorded_at: due,
+                },
+                due
+            )
+            .is_err());
+        let paid = InvoicePayment {
+            reference: "transfer 0042".into(),
+            recorded_by: "ops".into(),
+            recorded_at: now,
+        };
+        o.record_payment(paid.clone(), now).unwrap();
+        assert_eq!(o.status, OrderStatus::Completed);
+        assert_eq!(o.invoice_payment, Some(paid.clone()));
+        assert!(!o.is_overdue(due), "a paid order is never overdue");
+        assert!(o.record_payment(paid, now).is_err(), "recorded once");
+        // A card order cannot skip to AWAITING_PAYMENT's way out either.
+        let mut p = Order::place(new_order(lines()), now).unwrap();
+        assert!(p
+            .transition(OrderStatus::AwaitingPayment, None, now)
+            .is_err());
+    }
+
+    #[test]
     fn status_names_roundtrip() {
         for s in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
@@ -419,6 +579,10 @@ pub(crate) mod tests {
         assert_eq!(
             FailureReason::parse("OUT_OF_STOCK"),
             Some(FailureReason::OutOfStock)
+        );
+        assert_eq!(
+            FailureReason::parse("PAYMENT_OVERDUE"),
+            Some(FailureReason::PaymentOverdue)
         );
     }
 }

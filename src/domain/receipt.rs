@@ -43,6 +43,13 @@ impl Receipt {
         if let Some(p) = &order.payment {
             header.push(format!("Paid with: {} ending {}", p.brand, p.last4));
         }
+        if let Some(p) = &order.invoice_payment {
+            header.push(format!(
+                "Paid on invoice: {} (received {})",
+                p.reference,
+                p.recorded_at.format("%Y-%m-%d")
+            ));
+        }
         let rows = order
             .items
             .iter()

@@ -359,6 +359,19 @@ fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
+/// The network one client controls: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's network: a host picks any address in it at will). IPv4-mapped IPv6
+/// addresses count as the IPv4 address. What per-client limits count by.
+pub fn client_network(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

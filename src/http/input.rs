@@ -208,6 +208,16 @@ fn optional_text(
     }
 }
 
+/// The body of `POST /api/orders/{id}/payment`: `{"reference": "…"}`, the payment's
+/// reference as the shop books it (1 to 200 characters of text).
+pub fn parse_record_payment(body: &Value) -> Result<String, ApiError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+    check_keys(obj, "", &["reference"])?;
+    text(obj, "", "reference", 200)
+}
+
 pub fn parse_place_order(body: &Value) -> Result<PlaceOrderInput, ApiError> {
     let obj = body.as_object().ok_or_else(|| ApiError::Invalid {
         code: "VALIDATION_ERROR",

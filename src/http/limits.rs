@@ -9,6 +9,7 @@
 
 use super::errors::ApiError;
 use crate::config::{AuthSettings, RateLimitSettings};
+use crate::domain::client_network;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
@@ -262,17 +263,9 @@ impl ClientFailures {
     }
 }
 
-/// Whose allowance a request takes: an IPv4 address, or an IPv6 address's /64 (one
-/// subscriber's network: a host picks any address in it at will). IPv4-mapped IPv6
-/// addresses count as the IPv4 address.
+/// Whose allowance a request takes: the client's network (see [`client_network`]).
 fn limit_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(prefix.into())
-        }
-        v4 => v4,
-    }
+    client_network(ip)
 }
 
 /// The client's address: the peer, or the `hops`-th `X-Forwarded-For` entry from the right.

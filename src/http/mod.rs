@@ -582,6 +582,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .default_service(json_405()),
     )
     .service(
+        web::resource("/api/orders/{order_id}/payment")
+            .route(web::post().to(orders::record_payment))
+            .default_service(json_405()),
+    )
+    .service(
         web::resource("/api/orders/{order_id}/receipt")
             .wrap(no_referrer())
             .route(web::get().to(orders::get_receipt))
@@ -601,6 +606,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     .service(web::resource("/admin/login").route(web::post().to(pages::login)))
     .service(web::resource("/admin/logout").route(web::post().to(pages::logout)))
     .service(web::resource("/admin/dlq/redrive").route(web::post().to(pages::redrive)))
+    .service(
+        web::resource("/admin/orders/{order_id}/payment")
+            .route(web::post().to(pages::record_payment)),
+    )
     .service(
         web::resource("/admin/orders/{order_id}")
             .wrap(no_referrer())

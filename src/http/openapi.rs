@@ -104,6 +104,7 @@ impl Modify for Security {
         super::orders::list_orders,
         super::orders::get_order,
         super::orders::get_receipt,
+        super::orders::record_payment,
     ),
     components(schemas(ErrorResponse)),
     modifiers(&Security),

@@ -2,7 +2,7 @@
 
 use super::errors::ApiError;
 use super::errors::ErrorResponse;
-use super::input::{parse_json, parse_place_order, PlaceOrderInput};
+use super::input::{parse_json, parse_place_order, parse_record_payment, PlaceOrderInput};
 use super::limits::AuthSurface;
 use super::views::{CreatedView, OrderPage, OrderView};
 use super::{request_id, AppState};
@@ -193,7 +193,8 @@ pub async fn create_order(
     let input = parse_place_order(&value)?;
     let rid = request_id(&req);
     let data_key = state.services.keys.data_key().await?;
-    let prepared = prepare(&state, input, rid.clone()).await;
+    let client = super::limits::client_ip(&req, state.settings.rate_limit.trusted_proxy_hops);
+    let prepared = prepare(&state, input, rid.clone(), client).await;
     let Some(key) = key else {
         let p = prepared?;
         record(&state, &p, None, rid).await?;
@@ -206,8 +207,13 @@ pub async fn create_order(
     let store = &state.services.store;
     let ttl = Duration::from_secs(state.settings.orders.idempotency_ttl_secs);
     // The common case, a key never seen: one atomic write records the order and the key's
-    // completed record; then the message goes out.
-    if let Ok(p) = &prepared {
+    // completed record; then the message goes out. (An order on invoice over a cap may be a
+    // retry of one already counted: the lookup below decides.)
+    let fast = match &prepared {
+        Ok(p) => hold_invoice(&state, p).await?,
+        Err(_) => false,
+    };
+    if let (Ok(p), true) = (&prepared, fast) {
         let new_key = NewKey {
             key: key.as_str(),
             fingerprint: &fingerprint,
@@ -215,7 +221,11 @@ pub async fn create_order(
             response: &p.response,
             ttl,
         };
-        match store.insert_order_keyed(&p.order, &new_key).await {
+        let inserted = store.insert_order_keyed(&p.order, &new_key).await;
+        if inserted.is_err() {
+            unhold_invoice(&state, p).await;
+        }
+        match inserted {
             Ok(()) => {
                 return match enqueue(&state, &p.order.order_id, rid).await {
                     Ok(()) => {
@@ -367,11 +377,7 @@ async fn enqueue(
     order_id: &OrderId,
     request_id: Option<String>,
 ) -> Result<(), ApiError> {
-    let body = serde_json::to_string(&OrderMessage {
-        order_id: order_id.to_string(),
-        request_id,
-    })
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let body = OrderMessage::order(order_id, request_id).to_body();
     state.services.queue.send(&body).await.map_err(|e| {
         tracing::warn!(%order_id, error = %e, "order recorded but not enqueued");
         ApiError::from(e)
@@ -439,6 +445,8 @@ impl CatalogCache {
 struct Prepared {
     order: Order,
     response: StoredResponse,
+    /// On invoice: what the order's units count against (see [`hold_invoice`]).
+    holds: Vec<crate::holds::HoldKey>,
 }
 
 /// An order without a card is paid on invoice: it takes stock and sends e-mail before anyone
@@ -491,6 +499,7 @@ async fn prepare(
     state: &AppState,
     input: PlaceOrderInput,
     request_id: Option<String>,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Prepared, ApiError> {
     // Here, not before the idempotency lookup: a retry of an order accepted under an earlier
     // policy still gets its replay.
@@ -538,8 +547,23 @@ async fn prepare(
         None => None,
     };
     let order_id = OrderId::generate();
-    let access_token = order_token(&s.keys.data_key().await?, &order_id);
-    let order = Order::place(
+    let data_key = s.keys.data_key().await?;
+    let access_token = order_token(&data_key, &order_id);
+    let holds = input.card.is_none().then(|| {
+        let o = &state.settings.orders;
+        crate::holds::hold_keys(
+            &data_key,
+            crate::holds::HoldCaps {
+                per_customer: o.invoice_units_per_customer.into(),
+                per_email: o.invoice_units_per_email.into(),
+                per_client: o.invoice_units_per_client.into(),
+            },
+            &input.customer_id,
+            &input.customer_email,
+            client,
+        )
+    });
+    let mut order = Order::place(
         NewOrder {
             order_id,
             customer_id: input.customer_id,
@@ -558,6 +582,9 @@ async fn prepare(
         }
         other => ApiError::invalid("items", other.to_string()),
     })?;
+    if let Some(h) = &holds {
+        order.hold_keys = crate::holds::names(h);
+    }
     // Stored (idempotency replays) without the token: `answer` puts it back.
     let body = serde_json::to_string(&CreatedView::new(&order, String::new()))
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -566,7 +593,68 @@ async fn prepare(
         body,
         location: Some(format!("/api/orders/{}", order.order_id)),
     };
-    Ok(Prepared { order, response })
+    Ok(Prepared {
+        order,
+        response,
+        holds: holds.unwrap_or_default(),
+    })
+}
+
+/// Before an order on invoice is recorded: counts its units against its customer, e-mail
+/// address and client address, or refuses it when one of them already holds its cap in
+/// unpaid orders (security review H-2). After the idempotency lookup, so a retry of an order
+/// already counted is replayed, not refused.
+///
+/// `Ok(false)`: over a cap, nothing held ([`invoice_limit`] is the answer once the request
+/// is known to be new).
+async fn hold_invoice(state: &AppState, p: &Prepared) -> Result<bool, ApiError> {
+    if p.holds.is_empty() {
+        return Ok(true);
+    }
+    // Counted a day past the hold, so processing delays never let the entry lapse first.
+    let hold = Duration::from_secs(state.settings.orders.invoice_hold_secs + 24 * 3600);
+    let until = chrono::Utc::now() + chrono::Duration::from_std(hold).unwrap_or_default();
+    let taken = crate::holds::take(
+        state.services.store.as_ref(),
+        &p.holds,
+        &p.order.order_id,
+        p.order.units(),
+        until,
+    )
+    .await?;
+    match taken {
+        crate::holds::Taken::Held => Ok(true),
+        crate::holds::Taken::OverCap(key) => {
+            tracing::info!(record = %key.name, cap = key.cap, units = p.order.units(), "unpaid orders on invoice already hold the cap");
+            Ok(false)
+        }
+    }
+}
+
+/// The answer to a new order on invoice over a cap.
+fn invoice_limit() -> ApiError {
+    crate::metrics::invoice_refused();
+    ApiError::Conflict {
+        code: "INVOICE_LIMIT",
+        message: "unpaid orders on invoice already hold as many units as this shop allows for this customer, e-mail address or network; pay by card, or pay the open invoices first".into(),
+        field: Some("items".into()),
+    }
+}
+
+/// Gives back what [`hold_invoice`] counted for an order that was not recorded after all.
+async fn unhold_invoice(state: &AppState, p: &Prepared) {
+    if p.holds.is_empty() {
+        return;
+    }
+    if let Err(e) = crate::holds::release(
+        state.services.store.as_ref(),
+        &p.order.hold_keys,
+        &p.order.order_id,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "could not give back an invoice hold (it lapses by itself)");
+    }
 }
 
 /// Records a prepared order (binding it to the key's record, held by the caller) and
@@ -578,12 +666,18 @@ async fn record(
     request_id: Option<String>,
 ) -> Result<(), ApiError> {
     let (order, response) = (&p.order, &p.response);
-    match state
+    if !hold_invoice(state, p).await? {
+        return Err(invoice_limit());
+    }
+    let inserted = state
         .services
         .store
         .insert_order(order, key.map(|k| (k.as_str(), response)))
-        .await
-    {
+        .await;
+    if inserted.is_err() {
+        unhold_invoice(state, p).await;
+    }
+    match inserted {
         Ok(()) => {}
         Err(PortError::AlreadyExists(_)) if key.is_some() => {
             return Err(ApiError::Conflict {
@@ -643,6 +737,101 @@ pub fn require_admin(
     } else {
         Err(ApiError::Forbidden("the admin key is not valid".into()))
     }
+}
+
+/// Records a payment received for an order on invoice: the worker completes the order with
+/// it (receipt, event, e-mail). Checked here, carried by a queue message (the durable record
+/// until the order is COMPLETED, so a crash between loses nothing). Idempotent: the same
+/// reference again is a duplicate, answered as the first.
+///
+/// `Ok(true)`: queued now (or again); `Ok(false)`: already recorded with this reference.
+pub(super) async fn record_invoice_payment(
+    state: &AppState,
+    order: &Order,
+    reference: String,
+    recorded_by: String,
+    request_id: Option<String>,
+) -> Result<bool, ApiError> {
+    if order
+        .invoice_payment
+        .as_ref()
+        .is_some_and(|p| p.reference == reference)
+    {
+        return Ok(false);
+    }
+    if order.status != OrderStatus::AwaitingPayment {
+        return Err(ApiError::Conflict {
+            code: "NOT_AWAITING_PAYMENT",
+            message: format!(
+                "order {} is {}: only an order on invoice that is AWAITING_PAYMENT takes a payment",
+                order.order_id, order.status
+            ),
+            field: None,
+        });
+    }
+    let message = OrderMessage {
+        payment: Some(crate::domain::InvoicePayment {
+            reference,
+            recorded_by,
+            recorded_at: chrono::Utc::now(),
+        }),
+        ..OrderMessage::order(&order.order_id, request_id)
+    };
+    state.services.queue.send(&message.to_body()).await?;
+    tracing::info!(order_id = %order.order_id, "invoice payment recorded; the worker completes the order");
+    Ok(true)
+}
+
+/// POST /api/orders/{order_id}/payment
+#[utoipa::path(
+    post,
+    path = "/api/orders/{order_id}/payment",
+    tag = "orders",
+    params(("order_id" = String, Path, description = "The order id")),
+    request_body(content = RecordPaymentRequest, content_type = "application/json"),
+    security(("admin_key" = [])),
+    responses(
+        (status = 202, description = "Payment recorded; the worker completes the order shortly", body = OrderView),
+        (status = 200, description = "This payment was recorded already", body = OrderView),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 401, description = "No admin key", body = ErrorResponse),
+        (status = 403, description = "Wrong admin key", body = ErrorResponse),
+        (status = 404, description = "No such order", body = ErrorResponse),
+        (status = 409, description = "The order does not wait for a payment (`NOT_AWAITING_PAYMENT`)", body = ErrorResponse),
+        (status = 415, description = "Not `application/json`", body = ErrorResponse),
+    )
+)]
+pub async fn record_payment(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state, AuthSurface::ApiKey)?;
+    check_content_type(&req)?;
+    let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
+    let reference = parse_record_payment(&parse_json(&bytes)?)?;
+    let order = order_in_path(&req, &state).await?;
+    let key = req
+        .headers()
+        .get("X-API-Key")
+        .map(|k| sha256_hex(k.as_bytes()))
+        .unwrap_or_default();
+    let by = format!("api key {}", &key[..key.len().min(8)]);
+    let queued = record_invoice_payment(&state, &order, reference, by, request_id(&req)).await?;
+    let view = OrderView::from(&order);
+    Ok(if queued {
+        HttpResponse::Accepted().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+/// The body of `POST /api/orders/{order_id}/payment`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RecordPaymentRequest {
+    /// The payment's reference as the shop books it (a bank transfer's, a cheque number).
+    #[schema(min_length = 1, max_length = 200)]
+    pub reference: String,
 }
 
 /// The order named by the path's `{order_id}`; the same 404 when the id is malformed or
@@ -733,7 +922,7 @@ struct ListQuery {
     path = "/api/orders",
     tag = "orders",
     params(
-        ("status" = Option<String>, Query, description = "PENDING, PROCESSING, COMPLETED or FAILED"),
+        ("status" = Option<String>, Query, description = "PENDING, PROCESSING, AWAITING_PAYMENT, COMPLETED or FAILED"),
         ("limit" = Option<u32>, Query, description = "1 to 100 (default 20)", minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
     ),
@@ -766,7 +955,7 @@ pub async fn list_orders(
         Some(s) => Some(OrderStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
             ApiError::invalid(
                 "status",
-                "`status` must be one of PENDING, PROCESSING, COMPLETED, FAILED",
+                "`status` must be one of PENDING, PROCESSING, AWAITING_PAYMENT, COMPLETED, FAILED",
             )
         })?),
     };

@@ -40,6 +40,11 @@ struct OrderPage {
     timeline: Vec<TimelineRow>,
     receipt_url: Option<String>,
     is_final: bool,
+    /// AWAITING_PAYMENT: when the hold runs out.
+    payment_due: Option<String>,
+    /// On the console, for an order awaiting payment: the CSRF token of the "record
+    /// payment" form.
+    pay_form: Option<String>,
 }
 
 #[derive(Template)]
@@ -90,6 +95,9 @@ fn reason_in_words(order: &Order) -> Option<String> {
         crate::domain::FailureReason::PaymentDeclined => {
             "The card was declined. Nothing was charged.".to_owned()
         }
+        crate::domain::FailureReason::PaymentOverdue => {
+            "The payment did not arrive in time, so the goods were released.".to_owned()
+        }
     })
 }
 
@@ -124,7 +132,12 @@ fn order_page(state: &AppState, order: &Order, receipt_url: Option<String>) -> O
             .collect(),
         receipt_url: receipt_url
             .filter(|_| order.status == OrderStatus::Completed && order.receipt_key.is_some()),
-        is_final: order.status.is_terminal(),
+        is_final: order.status.is_settled(),
+        payment_due: order
+            .payment_due
+            .filter(|_| order.status == OrderStatus::AwaitingPayment)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
+        pay_form: None,
     }
 }
 
@@ -513,11 +526,57 @@ pub async fn redrive(
     }
 }
 
+/// The form of the console's "record payment".
+#[derive(serde::Deserialize)]
+struct PaymentForm {
+    #[allow(dead_code)]
+    csrf: String,
+    reference: String,
+}
+
+/// POST /admin/orders/{order_id}/payment: the console's "record payment" (see
+/// [`super::orders::record_invoice_payment`]).
+pub async fn record_payment(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Err(r) = check_form(&req, &state, &body) {
+        return *r;
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<PaymentForm>(&body) else {
+        return ApiError::invalid("reference", "the form needs a payment reference")
+            .error_response();
+    };
+    let reference = match crate::domain::values::parse_text(&form.reference, 200) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::invalid("reference", format!("`reference` {e}")).error_response()
+        }
+    };
+    let order = match super::orders::order_in_path(&req, &state).await {
+        Ok(o) => o,
+        Err(e) => return e.error_response(),
+    };
+    match super::orders::record_invoice_payment(
+        &state,
+        &order,
+        reference,
+        "admin console".into(),
+        super::request_id(&req),
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("/admin/orders/{}?paid=1", order.order_id)),
+        Err(e) => e.error_response(),
+    }
+}
+
 /// GET /admin/orders/{order_id}
 pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if admin_session(&req, &state).is_none() {
+    let Some(session) = admin_session(&req, &state) else {
         return see_other("/admin");
-    }
+    };
     let Some(id) = req
         .match_info()
         .get("order_id")
@@ -528,10 +587,11 @@ pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     match state.services.store.get_order(&id).await {
         Ok(Some(order)) => {
             let receipt = format!("/api/orders/{id}/receipt");
-            html(
-                actix_web::http::StatusCode::OK,
-                order_page(&state, &order, Some(receipt)).render(),
-            )
+            let mut page = order_page(&state, &order, Some(receipt));
+            if order.status == OrderStatus::AwaitingPayment {
+                page.pay_form = state.sessions.csrf(&session);
+            }
+            html(actix_web::http::StatusCode::OK, page.render())
         }
         Ok(None) => not_found_page(),
         Err(e) => ApiError::from(e).error_response(),

@@ -116,11 +116,18 @@ pub struct OrderView {
     pub order_id: String,
     pub customer_id: String,
     pub customer_email: String,
-    /// PENDING, PROCESSING, COMPLETED or FAILED.
-    #[schema(pattern = "^(PENDING|PROCESSING|COMPLETED|FAILED)$")]
+    /// PENDING, PROCESSING, AWAITING_PAYMENT (on invoice), COMPLETED or FAILED.
+    #[schema(pattern = "^(PENDING|PROCESSING|AWAITING_PAYMENT|COMPLETED|FAILED)$")]
     pub status: String,
-    /// Why a FAILED order failed (`OUT_OF_STOCK`, `PAYMENT_DECLINED`); null otherwise.
+    /// Why a FAILED order failed (`OUT_OF_STOCK`, `PAYMENT_DECLINED`, `PAYMENT_OVERDUE`);
+    /// null otherwise.
     pub failure_reason: Option<String>,
+    /// AWAITING_PAYMENT: when the stock hold runs out unless the payment is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_due: Option<String>,
+    /// On invoice, once paid: the payment's reference and when it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_payment: Option<InvoicePaymentView>,
     pub items: Vec<LineView>,
     pub total: MoneyView,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,6 +139,13 @@ pub struct OrderView {
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoicePaymentView {
+    pub reference: String,
+    pub recorded_at: String,
 }
 
 fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -146,6 +160,14 @@ impl From<&Order> for OrderView {
             customer_email: o.customer_email.to_string(),
             status: o.status.to_string(),
             failure_reason: o.failure_reason.map(|r| r.as_str().to_owned()),
+            payment_due: o
+                .payment_due
+                .filter(|_| o.status == crate::domain::OrderStatus::AwaitingPayment)
+                .map(ts),
+            invoice_payment: o.invoice_payment.as_ref().map(|p| InvoicePaymentView {
+                reference: p.reference.clone(),
+                recorded_at: ts(p.recorded_at),
+            }),
             items: o
                 .items
                 .iter()

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventType {
+    /// An order on invoice holds its stock and waits for the payment.
+    OrderAwaitingPayment,
     OrderCompleted,
     OrderFailed,
 }
@@ -14,6 +16,7 @@ pub enum EventType {
 impl EventType {
     pub fn as_str(&self) -> &'static str {
         match self {
+            EventType::OrderAwaitingPayment => "OrderAwaitingPayment",
             EventType::OrderCompleted => "OrderCompleted",
             EventType::OrderFailed => "OrderFailed",
         }

@@ -13,6 +13,27 @@ pub struct OrderMessage {
     pub order_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A payment an operator recorded for an order on invoice: the worker completes the
+    /// order with it. The message is the durable record until then, so a crash between
+    /// the operator's click and the order's COMPLETED loses neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::domain::InvoicePayment>,
+}
+
+impl OrderMessage {
+    /// "Process this order", from the request that placed it.
+    pub fn order(order_id: &crate::domain::OrderId, request_id: Option<String>) -> OrderMessage {
+        OrderMessage {
+            order_id: order_id.to_string(),
+            request_id,
+            payment: None,
+        }
+    }
+
+    /// The message as the queue carries it.
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("an order message always serializes")
+    }
 }
 
 /// One received message. `receipt_handle` identifies this receive, not the message.

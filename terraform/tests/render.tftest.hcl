@@ -151,6 +151,10 @@ run "all_options" {
     invoice_enabled              = true
     invoice_customers            = ["acme-ltd", "b2b:42@example.com"]
     invoice_max_units            = 5000
+    invoice_hold_hours           = 24
+    invoice_units_per_customer   = 7
+    invoice_units_per_email      = 8
+    invoice_units_per_client     = 9
   }
 
   override_data {
@@ -168,5 +172,10 @@ run "all_options" {
   assert {
     condition     = strcontains(output.orderflow_toml, "invoice_enabled = true\ninvoice_customers = [\"acme-ltd\",\"b2b:42@example.com\"]\ninvoice_max_units = 5000\n")
     error_message = "the invoice policy must be rendered"
+  }
+
+  assert {
+    condition     = strcontains(output.orderflow_toml, "invoice_hold_secs = 86400\ninvoice_units_per_customer = 7\ninvoice_units_per_email = 8\ninvoice_units_per_client = 9\n")
+    error_message = "the invoice hold and its caps must be rendered (the hold in seconds)"
   }
 }

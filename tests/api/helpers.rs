@@ -94,11 +94,7 @@ pub async fn spawn_app_wrapped(
         }
     });
     if worker {
-        let w = Arc::new(Worker::new(
-            services.clone(),
-            settings.worker.clone(),
-            settings.orders.shop_name.clone(),
-        ));
+        let w = Arc::new(Worker::from_settings(services.clone(), &settings));
         tokio::spawn(w.run_until_stopped(stop.clone()));
     }
     let client = reqwest::Client::builder()
@@ -177,13 +173,24 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Polls the order until it reaches a final status (COMPLETED or FAILED).
+    /// Polls the order until the worker is done with it: COMPLETED or FAILED, or (on
+    /// invoice) AWAITING_PAYMENT.
     pub async fn wait_final(&self, order_id: &str, token: &str) -> Value {
+        self.wait_status(
+            order_id,
+            token,
+            &["COMPLETED", "FAILED", "AWAITING_PAYMENT"],
+        )
+        .await
+    }
+
+    /// Polls the order until its status is one of `statuses`.
+    pub async fn wait_status(&self, order_id: &str, token: &str, statuses: &[&str]) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let body: Value = self.get_order(order_id, token).await.json().await.unwrap();
             let status = body["status"].as_str().unwrap_or_default().to_owned();
-            if status == "COMPLETED" || status == "FAILED" {
+            if statuses.contains(&status.as_str()) {
                 return body;
             }
             assert!(

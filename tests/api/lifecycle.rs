@@ -187,7 +187,8 @@ async fn by_default_an_order_without_a_card_is_refused() {
 }
 
 /// With invoicing on for approved customers: one of them orders without a card and the
-/// order completes; anyone else, or an invoice order above the unit cap, is refused.
+/// order holds its stock awaiting payment; anyone else, or an invoice order above the unit
+/// cap, is refused.
 #[tokio::test]
 async fn invoice_orders_for_approved_customers_within_the_cap() {
     let app = crate::helpers::spawn_app_with(
@@ -202,7 +203,7 @@ async fn invoice_orders_for_approved_customers_within_the_cap() {
     let (_, done) = app
         .place_and_finish(&without_card("sku-tote", 3, "globex"))
         .await;
-    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["status"], "AWAITING_PAYMENT");
     assert_eq!(done["payment"], Value::Null, "{done}");
 
     let res = app
@@ -315,4 +316,303 @@ async fn a_completed_order_without_its_stored_receipt_answers_404() {
             .contains("receipt is no longer stored"),
         "{body}"
     );
+}
+
+async fn record_payment(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/api/orders/{id}/payment")))
+        .json(body);
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    req.send().await.unwrap()
+}
+
+fn invoicing(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env = vec![("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true")];
+    env.extend_from_slice(extra);
+    env
+}
+
+/// Security review H-2: an order on invoice takes its stock and waits AWAITING_PAYMENT (an
+/// e-mail asks for the payment, no receipt yet); the operator records the payment and the
+/// worker completes it with a receipt saying so. Recording is admin-only, checked and
+/// idempotent.
+#[tokio::test]
+async fn an_order_on_invoice_holds_its_stock_until_the_payment_is_recorded() {
+    let app = crate::helpers::spawn_app_with(&invoicing(&[]), true).await;
+    let before = app.stock_of("sku-tote").await;
+    let (created, held) = app
+        .place_and_finish(&without_card("sku-tote", 2, "globex"))
+        .await;
+    let id = created["orderId"].as_str().unwrap();
+    let token = created["accessToken"].as_str().unwrap();
+    assert_eq!(held["status"], "AWAITING_PAYMENT", "{held}");
+    let due = chrono::DateTime::parse_from_rfc3339(held["paymentDue"].as_str().unwrap()).unwrap();
+    let hours = (due.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours();
+    assert!(
+        (71..=72).contains(&hours),
+        "held for the default 72 h: {hours}"
+    );
+    assert!(
+        held.get("receiptUrl").is_none(),
+        "nothing paid, no receipt: {held}"
+    );
+    assert_eq!(
+        app.stock_of("sku-tote").await,
+        before - 2,
+        "the stock is held"
+    );
+    let mail = app.data_dir.path().join("mail");
+    let invoice = std::fs::read_to_string(mail.join(format!("{id}-invoice.eml"))).unwrap();
+    assert!(invoice.contains("please pay for order"), "{invoice}");
+    assert!(!mail.join(format!("{id}-confirmation.eml")).exists());
+
+    // Admin only, a reference required, nothing else accepted.
+    let paid = json!({"reference": "transfer 0042"});
+    assert_eq!(record_payment(&app, id, &paid, None).await.status(), 401);
+    assert_eq!(
+        record_payment(&app, id, &paid, Some("not-the-key-0123456789abcdefghij"))
+            .await
+            .status(),
+        403
+    );
+    for (bad, field) in [
+        (json!({}), "reference"),
+        (json!({"reference": ""}), "reference"),
+        (json!({"reference": "x".repeat(201)}), "reference"),
+        (json!({"reference": "r", "amount": 1}), "amount"),
+    ] {
+        let res = record_payment(&app, id, &bad, Some(crate::helpers::ADMIN_KEY)).await;
+        assert_eq!(res.status(), 400, "{bad}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["field"], field, "{err}");
+    }
+    let res = record_payment(
+        &app,
+        &OrderId::generate().to_string(),
+        &paid,
+        Some(crate::helpers::ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+
+    let res = record_payment(&app, id, &paid, Some(crate::helpers::ADMIN_KEY)).await;
+    assert_eq!(res.status(), 202);
+    let done = app.wait_status(id, token, &["COMPLETED", "FAILED"]).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["invoicePayment"]["reference"], "transfer 0042");
+    assert!(done.get("paymentDue").is_none());
+    let statuses: Vec<&str> = done["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["PENDING", "PROCESSING", "AWAITING_PAYMENT", "COMPLETED"]
+    );
+    assert_eq!(
+        app.stock_of("sku-tote").await,
+        before - 2,
+        "a paid order keeps its stock"
+    );
+    let confirmation =
+        std::fs::read_to_string(mail.join(format!("{id}-confirmation.eml"))).unwrap();
+    assert!(
+        confirmation.contains("application/pdf"),
+        "the receipt is attached now"
+    );
+    let pdf = app
+        .client
+        .get(app.url(&format!("/api/orders/{id}/receipt")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(text.contains("Paid on invoice: transfer 0042"), "{text}");
+    }
+
+    // The same payment again is a duplicate; another one is refused: the order is paid.
+    assert_eq!(
+        record_payment(&app, id, &paid, Some(crate::helpers::ADMIN_KEY))
+            .await
+            .status(),
+        200
+    );
+    let res = record_payment(
+        &app,
+        id,
+        &json!({"reference": "another"}),
+        Some(crate::helpers::ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "NOT_AWAITING_PAYMENT");
+    // A card order never waits for a payment.
+    let (card, _) = app.place_and_finish(&order_body("sku-tote", 1)).await;
+    let res = record_payment(
+        &app,
+        card["orderId"].as_str().unwrap(),
+        &paid,
+        Some(crate::helpers::ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+}
+
+/// Security review H-2: an unpaid hold runs out. The reconciler's pass hands the lapsed order
+/// to the worker, which makes it FAILED `PAYMENT_OVERDUE`, gives the stock back once, tells
+/// the customer, and stops counting its units against the caps.
+#[tokio::test]
+async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
+    let app = crate::helpers::spawn_app_with(
+        &invoicing(&[
+            ("ORDERFLOW__ORDERS__INVOICE_HOLD_SECS", "1"),
+            ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "3"),
+        ]),
+        true,
+    )
+    .await;
+    let before = app.stock_of("sku-tote").await;
+    let (created, held) = app
+        .place_and_finish(&without_card("sku-tote", 3, "globex"))
+        .await;
+    let id = created["orderId"].as_str().unwrap();
+    let token = created["accessToken"].as_str().unwrap();
+    assert_eq!(held["status"], "AWAITING_PAYMENT");
+    assert_eq!(app.stock_of("sku-tote").await, before - 3);
+    // The customer's cap is taken while the order is unpaid.
+    let res = app.post_order(&without_card("sku-tote", 1, "globex")).await;
+    assert_eq!(res.status(), 409);
+
+    let reconciler = orderflow::reconciler::Reconciler::new(
+        app.services.clone(),
+        std::time::Duration::from_millis(1),
+        std::time::Duration::from_secs(60),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        reconciler.run_once().await.unwrap(),
+        1,
+        "the lapsed hold is handed to the worker"
+    );
+    let done = app.wait_status(id, token, &["FAILED", "COMPLETED"]).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["failureReason"], "PAYMENT_OVERDUE");
+    assert_eq!(app.stock_of("sku-tote").await, before, "the stock is back");
+    let failure =
+        std::fs::read_to_string(app.data_dir.path().join(format!("mail/{id}-failure.eml")))
+            .unwrap();
+    assert!(failure.contains("could not complete order"), "{failure}");
+    assert_eq!(
+        reconciler.run_once().await.unwrap(),
+        0,
+        "nothing lapsed is left"
+    );
+    // Too late to pay: the shop has to take the money back, so it is refused.
+    let res = record_payment(
+        &app,
+        id,
+        &json!({"reference": "late"}),
+        Some(crate::helpers::ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    // The customer may order on invoice again: the lapsed order no longer counts.
+    let (_, next) = app
+        .place_and_finish(&without_card("sku-tote", 3, "globex"))
+        .await;
+    assert_eq!(next["status"], "AWAITING_PAYMENT");
+    // A second pass over a redelivered message does not give the stock back twice.
+    let settings = crate::helpers::test_settings(app.data_dir.path(), &invoicing(&[]));
+    let worker = orderflow::worker::Worker::from_settings(app.services.clone(), &settings);
+    let redelivered =
+        orderflow::ports::OrderMessage::order(&OrderId::parse(id).unwrap(), None).to_body();
+    let stock = app.stock_of("sku-tote").await;
+    let outcome = worker
+        .process(&orderflow::ports::Delivery {
+            message_id: "m".into(),
+            receipt_handle: "gone".into(),
+            body: redelivered,
+            receive_count: 2,
+        })
+        .await;
+    assert!(
+        matches!(outcome, orderflow::worker::StepOutcome::Failed(_, _)),
+        "{outcome:?}"
+    );
+    assert_eq!(app.stock_of("sku-tote").await, stock);
+}
+
+/// Security review H-2: unpaid orders on invoice may hold only so many units per customer id,
+/// per e-mail address (whatever its case) and per client network; a retry of an order already
+/// counted is still replayed, and a card order is never capped.
+#[tokio::test]
+async fn unpaid_orders_on_invoice_are_capped_per_customer_email_and_network() {
+    let app = crate::helpers::spawn_app_with(
+        &invoicing(&[
+            ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "4"),
+            ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_EMAIL", "6"),
+            ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CLIENT", "8"),
+        ]),
+        false,
+    )
+    .await;
+    let by = |customer: &str, email: &str, units: u32| {
+        let mut b = without_card("sku-tote", units, customer);
+        b["customerEmail"] = json!(email);
+        b
+    };
+    let limited = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 409);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "INVOICE_LIMIT", "{err}");
+        assert_eq!(err["error"]["field"], "items");
+    };
+    let first = app
+        .post_order_with_key(&by("a", "ann@example.com", 3), "k-first")
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    limited(app.post_order(&by("a", "other@example.com", 2)).await).await; // customer: 3 + 2 > 4
+    assert_eq!(
+        app.post_order(&by("b", "ANN@example.com", 3))
+            .await
+            .status(),
+        201
+    ); // e-mail: 6
+    limited(app.post_order(&by("c", "Ann@Example.com", 1)).await).await; // e-mail: 6 + 1 > 6
+    assert_eq!(
+        app.post_order(&by("d", "dan@example.com", 2))
+            .await
+            .status(),
+        201
+    ); // client: 8
+    limited(app.post_order(&by("e", "eve@example.com", 1)).await).await; // client: 8 + 1 > 8
+                                                                         // A retry of the first order is replayed, though the caps are full now.
+    let again = app
+        .post_order_with_key(&by("a", "ann@example.com", 3), "k-first")
+        .await;
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["orderId"], first["orderId"]);
+    let mut by_card = order_body("sku-tote", 5);
+    by_card["customerId"] = json!("e");
+    assert_eq!(app.post_order(&by_card).await.status(), 201);
+    // Refused orders took nothing: three orders on invoice recorded, one by card.
+    let listed: Value = app.get_as_admin("/api/orders").await.json().await.unwrap();
+    assert_eq!(listed["orders"].as_array().unwrap().len(), 4, "{listed}");
 }

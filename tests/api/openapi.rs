@@ -20,6 +20,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/orders"),
     ("get", "/api/orders/{order_id}"),
     ("get", "/api/orders/{order_id}/receipt"),
+    ("post", "/api/orders/{order_id}/payment"),
 ];
 
 async fn contract(app: &TestApp) -> Contract {

@@ -16,6 +16,7 @@ async fn poison_messages_go_straight_to_the_dead_letter_queue() {
     let unknown = serde_json::to_string(&OrderMessage {
         order_id: OrderId::generate().to_string(),
         request_id: None,
+        payment: None,
     })
     .unwrap();
     q.send(&unknown).await.unwrap();
@@ -51,6 +52,7 @@ async fn duplicate_messages_change_nothing() {
     let msg = serde_json::to_string(&OrderMessage {
         order_id: id.into(),
         request_id: None,
+        payment: None,
     })
     .unwrap();
     for _ in 0..3 {

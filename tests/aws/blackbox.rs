@@ -1,5 +1,6 @@
 //! `orderflow serve` and `orderflow worker` as two processes against the emulator, set up
-//! by `orderflow bootstrap`: the whole flow, the DLQ alarm and a redrive.
+//! by `orderflow bootstrap`: the whole flow, the DLQ alarm and a redrive, and an order on
+//! invoice paid and one whose hold runs out.
 
 use crate::moto::moto;
 use crate::subscribe;
@@ -14,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_orderflow");
+const ADMIN_KEY: &str = "blackbox-admin-key-0123456789-abcdefghij";
 
 /// Kills the child when the test ends, pass or fail.
 struct Running(Child);
@@ -149,6 +151,8 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
                     "ORDERFLOW__HTTP__STATIC_DIR",
                     concat!(env!("CARGO_MANIFEST_DIR"), "/static").to_owned(),
                 ),
+                ("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true".to_owned()),
+                ("ORDERFLOW__AUTH__ADMIN_API_KEYS", ADMIN_KEY.to_owned()),
             ],
             &dir.path().join("serve.log"),
         )
@@ -161,6 +165,8 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
             &[
                 ("ORDERFLOW__WORKER__DLQ_POLL_SECS", "1".to_owned()),
                 ("ORDERFLOW__WORKER__RECEIVE_WAIT_SECS", "1".to_owned()),
+                ("ORDERFLOW__WORKER__RECONCILE_SECS", "1".to_owned()),
+                ("ORDERFLOW__ORDERS__INVOICE_HOLD_SECS", "8".to_owned()),
             ],
             &dir.path().join("worker.log"),
         )
@@ -320,6 +326,7 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     let body = serde_json::to_string(&OrderMessage {
         order_id: ghost.to_string(),
         request_id: None,
+        payment: None,
     })
     .unwrap();
     services.queue.send(&body).await.unwrap();
@@ -397,6 +404,110 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
                 .unwrap_or_default()
                 .contains("empty again")
         })
+    })
+    .await;
+
+    // 4. On invoice: the order holds its stock AWAITING_PAYMENT (event on SNS); the payment
+    //    an operator records completes it; an unpaid one lapses and gives its stock back.
+    let stock = || async {
+        services
+            .store
+            .list_products()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.product_id.as_str() == "sku-mug")
+            .unwrap()
+            .stock
+    };
+    let on_invoice = json!({"customerId": "bb-invoice", "customerEmail": "ap@example.com", "items": [{"productId": "sku-mug", "quantity": 2}]});
+    let place = || async {
+        let res = http
+            .post(format!("{base}/api/orders"))
+            .json(&on_invoice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let created: Value = res.json().await.unwrap();
+        OrderId::parse(created["orderId"].as_str().unwrap()).unwrap()
+    };
+    let status_of = |id: OrderId| {
+        let store = services.store.clone();
+        async move { store.get_order(&id).await.unwrap().unwrap() }
+    };
+    let paid = place().await;
+    eventually(
+        Duration::from_secs(30),
+        "the order on invoice waits for its payment",
+        || async { status_of(paid.clone()).await.status == OrderStatus::AwaitingPayment },
+    )
+    .await;
+    let res = http
+        .post(format!("{base}/api/orders/{paid}/payment"))
+        .header("X-API-Key", ADMIN_KEY)
+        .json(&json!({"reference": "transfer 7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    eventually(
+        Duration::from_secs(30),
+        "the paid order completes",
+        || async { status_of(paid.clone()).await.status == OrderStatus::Completed },
+    )
+    .await;
+    let done = status_of(paid.clone()).await;
+    assert_eq!(done.invoice_payment.unwrap().reference, "transfer 7");
+    let events_seen = {
+        let mut seen = Vec::new();
+        collect_until(&sdk, &events, &mut seen, |got| {
+            got.iter()
+                .filter(|m| {
+                    m["Message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(paid.as_str())
+                })
+                .count()
+                >= 2
+        })
+        .await;
+        seen
+    };
+    let types: Vec<&str> = events_seen
+        .iter()
+        .filter(|m| {
+            m["Message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(paid.as_str())
+        })
+        .map(|m| {
+            m["MessageAttributes"]["eventType"]["Value"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        ["OrderAwaitingPayment", "OrderCompleted"],
+        "{events_seen:?}"
+    );
+
+    let before = stock().await;
+    let lapsed = place().await;
+    eventually(
+        Duration::from_secs(60),
+        "the unpaid hold runs out",
+        || async {
+            status_of(lapsed.clone()).await.failure_reason
+                == Some(orderflow::domain::FailureReason::PaymentOverdue)
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(20), "its stock is back", || async {
+        stock().await == before
     })
     .await;
 }

@@ -115,6 +115,7 @@ conformance! {
     store_idempotency_records: |s| c::store_idempotency_records(s.store.clone()).await;
     store_keyed_insert: |s| c::store_keyed_insert(s.store.clone()).await;
     store_records_compare_and_set: |s| c::store_records_compare_and_set(s.store.clone()).await;
+    store_invoice_holds_never_exceed_their_cap: |s| c::store_invoice_holds_never_exceed_their_cap(s.store.clone()).await;
     receipts_roundtrip: |s| c::receipts_roundtrip(s.receipts.as_ref()).await;
     notifier_records_each_event_once: |s| c::notifier_records_each_event_once(s.notifier.as_ref()).await;
     payments_charge_once_per_key: |s| c::payments_charge_once_per_key(s.payments.as_ref()).await;

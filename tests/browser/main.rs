@@ -379,3 +379,63 @@ async fn the_admin_console_rejects_a_wrong_key_and_lists_the_new_order() {
     .await;
     c.close().await.unwrap();
 }
+
+/// An operator records the payment of an order on invoice on its console page (a plain form
+/// with its CSRF token): the worker completes the order and the page shows it with its receipt.
+#[tokio::test]
+async fn an_operator_records_an_invoice_payment_in_the_console() {
+    let downloads = tempfile::tempdir().unwrap();
+    let Some(c) = browser(downloads.path()).await else {
+        return;
+    };
+    let app =
+        helpers::spawn_app_with(&[("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true")], true).await;
+    let mut body = helpers::order_body("sku-cap", 1);
+    body.as_object_mut().unwrap().remove("payment");
+    let (created, held) = app.place_and_finish(&body).await;
+    assert_eq!(held["status"], "AWAITING_PAYMENT");
+    let id = created["orderId"].as_str().unwrap().to_owned();
+    with_screenshot_on_failure(&c, "admin-invoice", async {
+        c.goto(&app.url("/admin")).await.unwrap();
+        fill(&c, "#api-key", ADMIN_KEY).await;
+        click(&c, "#login-submit").await;
+        wait_text(&c, "#admin-orders", Duration::from_secs(10), |t| {
+            t.contains(&id)
+        })
+        .await;
+        c.goto(&app.url(&format!("/admin/orders/{id}")))
+            .await
+            .unwrap();
+        let due = wait_text(&c, "#page-payment-due", Duration::from_secs(10), |t| {
+            !t.is_empty()
+        })
+        .await;
+        assert!(due.contains("held until"), "{due}");
+        fill(&c, "#payment-reference", "transfer 0042").await;
+        click(&c, "#record-payment button").await;
+        // The worker completes it in a moment; the page does not refresh by itself.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            c.goto(&app.url(&format!("/admin/orders/{id}")))
+                .await
+                .unwrap();
+            if text_of(&c, "#page-status").await == "COMPLETED" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the paid order never completed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let links = c.find_all(Locator::Css("a.button")).await.unwrap();
+        assert_eq!(links.len(), 1, "the receipt link is shown");
+        assert!(c
+            .find_all(Locator::Css("#record-payment"))
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+    c.close().await.unwrap();
+}
