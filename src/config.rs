@@ -931,10 +931,10 @@ impl Settings {
                 ));
             }
         }
-        if !(1..=5000).contains(&self.orders.invoice_max_units) {
+        if !(1..=crate::holds::MAX_CAP).contains(&self.orders.invoice_max_units) {
             return Err(invalid(
                 "orders.invoice_max_units",
-                "must be between 1 and 5000",
+                format!("must be between 1 and {}", crate::holds::MAX_CAP),
             ));
         }
         if !(1..=31 * 24 * 3600).contains(&self.orders.invoice_hold_secs) {
@@ -957,8 +957,20 @@ impl Settings {
                 self.orders.invoice_units_per_client,
             ),
         ] {
-            if !(1..=100_000).contains(&cap) {
-                return Err(invalid(name, "must be between 1 and 100000"));
+            if !(1..=crate::holds::MAX_CAP).contains(&cap) {
+                return Err(invalid(
+                    name,
+                    format!("must be between 1 and {}", crate::holds::MAX_CAP),
+                ));
+            }
+            if cap < self.orders.invoice_max_units {
+                return Err(invalid(
+                    name,
+                    format!(
+                        "must be at least orders.invoice_max_units ({}): a smaller cap refuses every order on invoice above it",
+                        self.orders.invoice_max_units
+                    ),
+                ));
             }
         }
         for c in &self.orders.invoice_customers {
@@ -1032,6 +1044,30 @@ mod tests {
         assert_eq!(s.http.keep_alive_secs, 75);
         assert_eq!(s.http.request_head_timeout_ms, 5_000);
         assert_eq!(s.http.request_body_timeout_ms, 30_000);
+    }
+
+    #[test]
+    fn invoice_caps_fit_a_record_and_never_refuse_an_order_the_per_order_cap_allows() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.orders.invoice_hold_secs, 72 * 3600);
+        for bad in [
+            vec![("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CLIENT", "2001")],
+            vec![("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_EMAIL", "0")],
+            vec![
+                ("ORDERFLOW__ORDERS__INVOICE_MAX_UNITS", "30"),
+                ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_EMAIL", "30"),
+                ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CLIENT", "30"),
+                // The one at fault comes last.
+                ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "25"),
+            ],
+            vec![("ORDERFLOW__ORDERS__INVOICE_HOLD_SECS", "0")],
+            vec![("ORDERFLOW__ORDERS__INVOICE_HOLD_SECS", "2678401")],
+        ] {
+            let err = load(&bad).unwrap_err().to_string();
+            let key = bad.last().unwrap().0.trim_start_matches("ORDERFLOW__");
+            let key = key.to_ascii_lowercase().replacen("__", ".", 1);
+            assert!(err.contains(&key), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -5,12 +5,17 @@
 //!
 //! Each of the three is a coordination record (`OrderStore::get_record`/`cas_record`) named
 //! by a keyed MAC of the value (no e-mail address or client address in the store's keys),
-//! holding the orders counted against it: order id → (units, until). Intake adds the order
-//! to all three with a compare-and-set, or refuses it when one would exceed its cap; the
-//! worker removes it once the order is paid or failed. Both are idempotent (keyed by order
-//! id). An entry also lapses on its own at `until` (after the hold's due time), so an order
-//! whose removal never happened (a crash) stops counting by itself, and nothing is counted
-//! for ever: at worst an order counts a little longer than it held stock, never shorter.
+//! holding the orders counted against it: entry → (units, until). The entry is the order's
+//! Idempotency-Key (as a keyed MAC) when the request has one, else the order id, so a retry
+//! of a request that died between counting and recording finds itself counted already
+//! instead of being refused by its own first attempt. Intake adds the entry to all three
+//! with a compare-and-set, or refuses the order when one would exceed its cap; the worker
+//! removes it once the order is paid or failed. Both are idempotent. An entry also lapses on
+//! its own at `until` (a day after the hold's due time), so one whose removal never happened
+//! (a crash) stops counting by itself; nothing is counted for ever.
+//!
+//! A record holds at most `cap` entries (each at least one unit), and caps are at most
+//! [`MAX_CAP`], so a record stays far below DynamoDB's 400 KB item limit.
 
 use crate::domain::{CustomerId, Email, OrderId};
 use crate::ports::{DataKey, OrderStore, PortError, PortResult};
@@ -21,6 +26,9 @@ use std::net::IpAddr;
 
 /// Compare-and-set attempts on one record before giving up as contended (503, retried).
 const CAS_TRIES: usize = 20;
+
+/// The largest cap a shop may set: at about 70 bytes an entry, a full record is ~140 KB.
+pub const MAX_CAP: u32 = 2000;
 
 /// One record an order on invoice counts against, and the most units it may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +78,17 @@ pub fn hold_keys(
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
+    #[serde(rename = "u")]
     units: u64,
     /// Unix seconds after which the entry no longer counts.
+    #[serde(rename = "t")]
     until: i64,
 }
 
-/// A record's value: the orders counted, by id.
+/// A record's value: the entries counted.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Held {
+    #[serde(rename = "o")]
     orders: BTreeMap<String, Entry>,
 }
 
@@ -104,10 +115,23 @@ impl Held {
 /// What [`take`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Taken {
-    /// The order counts against every key now (or did already).
-    Held,
-    /// Holding it would take this key past its cap; nothing is held for the order.
+    /// The entry counts against every key now; `added` names the records it was added to
+    /// just now (the others had it already: a retry of a request counted before).
+    Held { added: Vec<String> },
+    /// Holding it would take this key past its cap; nothing was added.
     OverCap(HoldKey),
+}
+
+/// The entry an order's units are counted under: its Idempotency-Key (a keyed MAC of it,
+/// so no client string lands in the store) when the request has one, else the order id.
+pub fn entry_for(key: &DataKey, idempotency_key: Option<&str>, order_id: &OrderId) -> String {
+    match idempotency_key {
+        Some(k) => format!(
+            "k:{}",
+            &key.mac_hex("invoice-hold-entry", k.as_bytes())[..32]
+        ),
+        None => order_id.to_string(),
+    }
 }
 
 /// Applies `change` to record `name` with compare-and-set, retrying on a concurrent write.
@@ -138,47 +162,48 @@ async fn update<T>(
     )))
 }
 
-/// Counts `units` of `order_id` against every key until `until`, or none if one would go
-/// past its cap. Idempotent: an order already counted is not counted twice.
+/// Counts `units` under `entry` against every key until `until`, or adds nothing if one
+/// would go past its cap. Idempotent: an entry already counted is not counted twice.
 pub async fn take(
     store: &dyn OrderStore,
     keys: &[HoldKey],
-    order_id: &OrderId,
+    entry: &str,
     units: u64,
     until: DateTime<Utc>,
 ) -> PortResult<Taken> {
     let now = Utc::now().timestamp();
-    let id = order_id.to_string();
-    for (i, key) in keys.iter().enumerate() {
-        let entry = Entry {
+    let mut added = Vec::new();
+    for key in keys {
+        let counted = Entry {
             units,
             until: until.timestamp(),
         };
         let fits = update(store, &key.name, now, |held| {
-            if held.orders.contains_key(&id) {
-                return Err(true);
+            if held.orders.contains_key(entry) {
+                return Err(Some(false));
             }
             if held.units().saturating_add(units) > key.cap {
-                return Err(false);
+                return Err(None);
             }
-            held.orders.insert(id.clone(), entry);
-            Ok(true)
+            held.orders.insert(entry.to_owned(), counted);
+            Ok(Some(true))
         })
         .await;
         match fits {
-            Ok(true) => {}
-            Ok(false) => {
-                release(store, &names(&keys[..i]), order_id).await?;
+            Ok(Some(true)) => added.push(key.name.clone()),
+            Ok(Some(false)) => {}
+            Ok(None) => {
+                release(store, &added, entry).await?;
                 return Ok(Taken::OverCap(key.clone()));
             }
             Err(e) => {
-                // Best effort: what was taken lapses by itself otherwise.
-                let _ = release(store, &names(&keys[..i]), order_id).await;
+                // Best effort: what was added lapses by itself otherwise.
+                let _ = release(store, &added, entry).await;
                 return Err(e);
             }
         }
     }
-    Ok(Taken::Held)
+    Ok(Taken::Held { added })
 }
 
 /// The record names of `keys`, as the order keeps them.
@@ -186,16 +211,11 @@ pub fn names(keys: &[HoldKey]) -> Vec<String> {
     keys.iter().map(|k| k.name.clone()).collect()
 }
 
-/// Stops counting `order_id` against the named records. Idempotent.
-pub async fn release(
-    store: &dyn OrderStore,
-    names: &[String],
-    order_id: &OrderId,
-) -> PortResult<()> {
+/// Stops counting `entry` against the named records. Idempotent.
+pub async fn release(store: &dyn OrderStore, names: &[String], entry: &str) -> PortResult<()> {
     let now = Utc::now().timestamp();
-    let id = order_id.to_string();
     for name in names {
-        update(store, name, now, |held| match held.orders.remove(&id) {
+        update(store, name, now, |held| match held.orders.remove(entry) {
             Some(_) => Ok(()),
             None => Err(()),
         })

@@ -125,7 +125,7 @@ fn describe() {
     );
     describe_counter!(
         ORDERS_REQUEUED,
-        "Stuck PENDING orders re-enqueued by the reconciler"
+        "Orders the reconciler re-enqueued: stuck PENDING ones, and unpaid ones on invoice past their due time"
     );
     describe_counter!(RATE_LIMITED, "Order placements refused with 429");
     describe_counter!(

@@ -20,7 +20,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const LEASE: &str = "reconciler-lease";
-/// At most this many orders are looked at per pass.
+/// At most this many PENDING orders are looked at per pass. Orders awaiting payment are all
+/// looked at: the list is newest first and the overdue ones are the oldest, so a cap would
+/// never reach them once more than it wait (a DynamoDB Query page per 100 orders per pass).
 const MAX_PER_PASS: usize = 1000;
 
 pub struct Reconciler {
@@ -131,7 +133,9 @@ impl Reconciler {
                 }
             }
             match page.next_cursor {
-                Some(c) if seen < MAX_PER_PASS => cursor = Some(c),
+                Some(c) if seen < MAX_PER_PASS || status == OrderStatus::AwaitingPayment => {
+                    cursor = Some(c)
+                }
                 _ => break,
             }
         }

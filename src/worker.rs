@@ -314,8 +314,8 @@ impl Worker {
         {
             tracing::info!("stock of the lapsed order released");
         }
-        if order.status.is_terminal() && !order.hold_keys.is_empty() {
-            crate::holds::release(store.as_ref(), &order.hold_keys, &order.order_id).await?;
+        if let (true, Some(hold)) = (order.status.is_terminal(), &order.invoice_hold) {
+            crate::holds::release(store.as_ref(), &hold.records, &hold.entry).await?;
         }
         self.announce(&order, made_final, rendered).await?;
         // Only a settled order lets its message go; anything else is retried (never deleted).

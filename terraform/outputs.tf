@@ -49,7 +49,7 @@ output "logs_bucket" {
 }
 
 output "events_topic_arn" {
-  description = "aws.events_topic_arn: subscribe consumers of OrderCompleted/OrderFailed here."
+  description = "aws.events_topic_arn: subscribe consumers of OrderAwaitingPayment/OrderCompleted/OrderFailed here (ship only on OrderCompleted)."
   value       = aws_sns_topic.events.arn
 }
 

@@ -1,4 +1,4 @@
-# Order events (OrderCompleted/OrderFailed, message attribute eventType) and alarms (the
+# Order events (OrderAwaitingPayment/OrderCompleted/OrderFailed, message attribute eventType) and alarms (the
 # app's DLQ alarm and the CloudWatch alarms in alarms.tf), both encrypted with the CMK.
 
 # FIFO by default: the worker gives each event its id as MessageDeduplicationId and its order

@@ -340,8 +340,8 @@ variable "invoice_max_units" {
   default     = 10
 
   validation {
-    condition     = var.invoice_max_units >= 1 && var.invoice_max_units <= 5000 && floor(var.invoice_max_units) == var.invoice_max_units
-    error_message = "invoice_max_units must be a whole number from 1 to 5000."
+    condition     = var.invoice_max_units >= 1 && var.invoice_max_units <= 2000 && floor(var.invoice_max_units) == var.invoice_max_units
+    error_message = "invoice_max_units must be a whole number from 1 to 2000."
   }
 }
 
@@ -362,8 +362,8 @@ variable "invoice_units_per_customer" {
   default     = 20
 
   validation {
-    condition     = var.invoice_units_per_customer >= 1 && var.invoice_units_per_customer <= 100000 && floor(var.invoice_units_per_customer) == var.invoice_units_per_customer
-    error_message = "invoice_units_per_customer must be a whole number from 1 to 100000."
+    condition     = var.invoice_units_per_customer >= var.invoice_max_units && var.invoice_units_per_customer <= 2000 && floor(var.invoice_units_per_customer) == var.invoice_units_per_customer
+    error_message = "invoice_units_per_customer must be a whole number from invoice_max_units to 2000 (a smaller cap refuses every order on invoice above it)."
   }
 }
 
@@ -373,8 +373,8 @@ variable "invoice_units_per_email" {
   default     = 20
 
   validation {
-    condition     = var.invoice_units_per_email >= 1 && var.invoice_units_per_email <= 100000 && floor(var.invoice_units_per_email) == var.invoice_units_per_email
-    error_message = "invoice_units_per_email must be a whole number from 1 to 100000."
+    condition     = var.invoice_units_per_email >= var.invoice_max_units && var.invoice_units_per_email <= 2000 && floor(var.invoice_units_per_email) == var.invoice_units_per_email
+    error_message = "invoice_units_per_email must be a whole number from invoice_max_units to 2000 (a smaller cap refuses every order on invoice above it)."
   }
 }
 
@@ -384,8 +384,8 @@ variable "invoice_units_per_client" {
   default     = 40
 
   validation {
-    condition     = var.invoice_units_per_client >= 1 && var.invoice_units_per_client <= 100000 && floor(var.invoice_units_per_client) == var.invoice_units_per_client
-    error_message = "invoice_units_per_client must be a whole number from 1 to 100000."
+    condition     = var.invoice_units_per_client >= var.invoice_max_units && var.invoice_units_per_client <= 2000 && floor(var.invoice_units_per_client) == var.invoice_units_per_client
+    error_message = "invoice_units_per_client must be a whole number from invoice_max_units to 2000 (a smaller cap refuses every order on invoice above it)."
   }
 }
 

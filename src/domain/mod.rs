@@ -8,8 +8,8 @@ pub mod values;
 
 pub use money::{Currency, Money};
 pub use order::{
-    FailureReason, InvoicePayment, NewOrder, Order, OrderLine, OrderStatus, PaymentMethod,
-    PricedLine, Product, StatusEvent,
+    FailureReason, InvoiceHold, InvoicePayment, NewOrder, Order, OrderLine, OrderStatus,
+    PaymentMethod, PricedLine, Product, StatusEvent,
 };
 pub use values::{
     client_network, CardNumber, CustomerId, Email, IdempotencyKey, Invalid, OrderId, ProductId,

@@ -147,13 +147,22 @@ pub struct PaymentMethod {
     pub last4: String,
 }
 
+/// The hold records an order on invoice counts against, and the entry it is counted under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceHold {
+    pub records: Vec<String>,
+    pub entry: String,
+}
+
 /// A payment received for an order on invoice, as the operator recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoicePayment {
     /// The bank transfer's reference or whatever the shop books the payment under.
     pub reference: String,
-    /// Who recorded it (the admin key's or session's operator label).
+    /// Who recorded it: `admin console`, or `api key ` and the first 8 hex digits of the
+    /// SHA-256 of the `X-API-Key` used.
     pub recorded_by: String,
     pub recorded_at: DateTime<Utc>,
 }
@@ -196,10 +205,10 @@ pub struct Order {
     /// On invoice: the payment the operator recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_payment: Option<InvoicePayment>,
-    /// On invoice: the hold records (see [`crate::holds`]) that count this order's units
-    /// against its customer, e-mail address and client address until it is paid or failed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hold_keys: Vec<String>,
+    /// On invoice: what counts this order's units against its customer, e-mail address and
+    /// client network until it is paid or failed (see `crate::holds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_hold: Option<InvoiceHold>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -299,7 +308,7 @@ impl Order {
             requeued_at: None,
             payment_due: None,
             invoice_payment: None,
-            hold_keys: Vec::new(),
+            invoice_hold: None,
         })
     }
 

@@ -156,7 +156,7 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
             )),
         (status = 400, description = "A field is missing or wrong (`field` names it), a key appears twice (`DUPLICATE_KEY`, `field` names it), or the JSON is malformed", body = ErrorResponse),
         (status = 408, description = "The body did not arrive within `http.request_body_timeout_ms`; the connection is closed", body = ErrorResponse),
-        (status = 409, description = "`PRICE_CHANGED`, or `IDEMPOTENCY_IN_FLIGHT` (retry after `Retry-After`)", body = ErrorResponse),
+        (status = 409, description = "`PRICE_CHANGED`, `INVOICE_LIMIT` (unpaid orders on invoice hold a cap), or `IDEMPOTENCY_IN_FLIGHT` (retry after `Retry-After`)", body = ErrorResponse),
         (status = 413, description = "The body exceeds `http.max_body_bytes`", body = ErrorResponse),
         (status = 415, description = "Not `application/json`", body = ErrorResponse),
         (status = 422, description = "The Idempotency-Key was used with a different body", body = ErrorResponse),
@@ -194,7 +194,14 @@ pub async fn create_order(
     let rid = request_id(&req);
     let data_key = state.services.keys.data_key().await?;
     let client = super::limits::client_ip(&req, state.settings.rate_limit.trusted_proxy_hops);
-    let prepared = prepare(&state, input, rid.clone(), client).await;
+    let prepared = prepare(
+        &state,
+        input,
+        rid.clone(),
+        client,
+        key.as_ref().map(|k| k.as_str()),
+    )
+    .await;
     let Some(key) = key else {
         let p = prepared?;
         record(&state, &p, None, rid).await?;
@@ -210,10 +217,15 @@ pub async fn create_order(
     // completed record; then the message goes out. (An order on invoice over a cap may be a
     // retry of one already counted: the lookup below decides.)
     let fast = match &prepared {
-        Ok(p) => hold_invoice(&state, p).await?,
-        Err(_) => false,
+        // A hold store that does not answer must not stop a replay: the lookup decides, and
+        // a new order then counts (or fails) on the way below.
+        Ok(p) => hold_invoice(&state, p).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "counting an order on invoice failed; trying the idempotency lookup");
+            None
+        }),
+        Err(_) => None,
     };
-    if let (Ok(p), true) = (&prepared, fast) {
+    if let (Ok(p), Some(added)) = (&prepared, &fast) {
         let new_key = NewKey {
             key: key.as_str(),
             fingerprint: &fingerprint,
@@ -222,8 +234,8 @@ pub async fn create_order(
             ttl,
         };
         let inserted = store.insert_order_keyed(&p.order, &new_key).await;
-        if inserted.is_err() {
-            unhold_invoice(&state, p).await;
+        if let Err(PortError::AlreadyExists(_)) = &inserted {
+            unhold_invoice(&state, p, added).await;
         }
         match inserted {
             Ok(()) => {
@@ -500,6 +512,7 @@ async fn prepare(
     input: PlaceOrderInput,
     request_id: Option<String>,
     client: Option<std::net::IpAddr>,
+    idempotency_key: Option<&str>,
 ) -> Result<Prepared, ApiError> {
     // Here, not before the idempotency lookup: a retry of an order accepted under an earlier
     // policy still gets its replay.
@@ -583,7 +596,10 @@ async fn prepare(
         other => ApiError::invalid("items", other.to_string()),
     })?;
     if let Some(h) = &holds {
-        order.hold_keys = crate::holds::names(h);
+        order.invoice_hold = Some(crate::domain::InvoiceHold {
+            records: crate::holds::names(h),
+            entry: crate::holds::entry_for(&data_key, idempotency_key, &order.order_id),
+        });
     }
     // Stored (idempotency replays) without the token: `answer` puts it back.
     let body = serde_json::to_string(&CreatedView::new(&order, String::new()))
@@ -605,28 +621,29 @@ async fn prepare(
 /// unpaid orders (security review H-2). After the idempotency lookup, so a retry of an order
 /// already counted is replayed, not refused.
 ///
-/// `Ok(false)`: over a cap, nothing held ([`invoice_limit`] is the answer once the request
-/// is known to be new).
-async fn hold_invoice(state: &AppState, p: &Prepared) -> Result<bool, ApiError> {
-    if p.holds.is_empty() {
-        return Ok(true);
-    }
+/// `Ok(None)`: over a cap, nothing added ([`invoice_limit`] is the answer once the request
+/// is known to be new); `Ok(Some(added))`: counted, `added` the records this call added the
+/// order to (none when a retry of it was counted already).
+async fn hold_invoice(state: &AppState, p: &Prepared) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(hold) = &p.order.invoice_hold else {
+        return Ok(Some(Vec::new()));
+    };
     // Counted a day past the hold, so processing delays never let the entry lapse first.
-    let hold = Duration::from_secs(state.settings.orders.invoice_hold_secs + 24 * 3600);
-    let until = chrono::Utc::now() + chrono::Duration::from_std(hold).unwrap_or_default();
+    let hold_for = Duration::from_secs(state.settings.orders.invoice_hold_secs + 24 * 3600);
+    let until = chrono::Utc::now() + chrono::Duration::from_std(hold_for).unwrap_or_default();
     let taken = crate::holds::take(
         state.services.store.as_ref(),
         &p.holds,
-        &p.order.order_id,
+        &hold.entry,
         p.order.units(),
         until,
     )
     .await?;
     match taken {
-        crate::holds::Taken::Held => Ok(true),
+        crate::holds::Taken::Held { added } => Ok(Some(added)),
         crate::holds::Taken::OverCap(key) => {
             tracing::info!(record = %key.name, cap = key.cap, units = p.order.units(), "unpaid orders on invoice already hold the cap");
-            Ok(false)
+            Ok(None)
         }
     }
 }
@@ -641,18 +658,14 @@ fn invoice_limit() -> ApiError {
     }
 }
 
-/// Gives back what [`hold_invoice`] counted for an order that was not recorded after all.
-async fn unhold_invoice(state: &AppState, p: &Prepared) {
-    if p.holds.is_empty() {
+/// Gives back what [`hold_invoice`] added for an order that was not recorded after all (the
+/// store said so: after any other error the order may have been written, so it stays
+/// counted, and lapses by itself if it was not).
+async fn unhold_invoice(state: &AppState, p: &Prepared, added: &[String]) {
+    let Some(hold) = &p.order.invoice_hold else {
         return;
-    }
-    if let Err(e) = crate::holds::release(
-        state.services.store.as_ref(),
-        &p.order.hold_keys,
-        &p.order.order_id,
-    )
-    .await
-    {
+    };
+    if let Err(e) = crate::holds::release(state.services.store.as_ref(), added, &hold.entry).await {
         tracing::warn!(error = %e, "could not give back an invoice hold (it lapses by itself)");
     }
 }
@@ -666,16 +679,16 @@ async fn record(
     request_id: Option<String>,
 ) -> Result<(), ApiError> {
     let (order, response) = (&p.order, &p.response);
-    if !hold_invoice(state, p).await? {
+    let Some(added) = hold_invoice(state, p).await? else {
         return Err(invoice_limit());
-    }
+    };
     let inserted = state
         .services
         .store
         .insert_order(order, key.map(|k| (k.as_str(), response)))
         .await;
-    if inserted.is_err() {
-        unhold_invoice(state, p).await;
+    if let Err(PortError::AlreadyExists(_)) = &inserted {
+        unhold_invoice(state, p, &added).await;
     }
     match inserted {
         Ok(()) => {}
@@ -739,12 +752,40 @@ pub fn require_admin(
     }
 }
 
+/// The payment recorded for an order on invoice and not yet applied by the worker: a
+/// create-only coordination record, so of two operators (or a double submit) recording
+/// different payments exactly one is taken.
+fn payment_record(order_id: &OrderId) -> String {
+    format!("payment#{order_id}")
+}
+
+/// The payment recorded for the order, if one was (whether or not the worker applied it).
+pub(super) async fn recorded_payment(
+    state: &AppState,
+    order: &Order,
+) -> Result<Option<crate::domain::InvoicePayment>, ApiError> {
+    if let Some(p) = &order.invoice_payment {
+        return Ok(Some(p.clone()));
+    }
+    let Some((value, _)) = state
+        .services
+        .store
+        .get_record(&payment_record(&order.order_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&value).map(Some).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("payment record of {}: {e}", order.order_id))
+    })
+}
+
 /// Records a payment received for an order on invoice: the worker completes the order with
-/// it (receipt, event, e-mail). Checked here, carried by a queue message (the durable record
-/// until the order is COMPLETED, so a crash between loses nothing). Idempotent: the same
-/// reference again is a duplicate, answered as the first.
+/// it (receipt, event, e-mail). Taken once per order (see [`payment_record`]) and carried by a
+/// queue message (the durable record until the order is COMPLETED, so a crash between loses
+/// nothing). Idempotent: the same reference again sends the same payment again (harmless).
 ///
-/// `Ok(true)`: queued now (or again); `Ok(false)`: already recorded with this reference.
+/// `Ok(true)`: queued (again); `Ok(false)`: the order is paid with this reference already.
 pub(super) async fn record_invoice_payment(
     state: &AppState,
     order: &Order,
@@ -752,12 +793,20 @@ pub(super) async fn record_invoice_payment(
     recorded_by: String,
     request_id: Option<String>,
 ) -> Result<bool, ApiError> {
-    if order
-        .invoice_payment
-        .as_ref()
-        .is_some_and(|p| p.reference == reference)
-    {
-        return Ok(false);
+    let taken = |p: &crate::domain::InvoicePayment| ApiError::Conflict {
+        code: "PAYMENT_ALREADY_RECORDED",
+        message: format!(
+            "a payment with reference `{}` was recorded for order {} already; refund this one",
+            p.reference, order.order_id
+        ),
+        field: Some("reference".into()),
+    };
+    if let Some(paid) = &order.invoice_payment {
+        return if paid.reference == reference {
+            Ok(false)
+        } else {
+            Err(taken(paid))
+        };
     }
     if order.status != OrderStatus::AwaitingPayment {
         return Err(ApiError::Conflict {
@@ -769,12 +818,29 @@ pub(super) async fn record_invoice_payment(
             field: None,
         });
     }
+    let proposed = crate::domain::InvoicePayment {
+        reference,
+        recorded_by,
+        recorded_at: chrono::Utc::now(),
+    };
+    let store = &state.services.store;
+    let name = payment_record(&order.order_id);
+    let value = serde_json::to_string(&proposed).map_err(|e| ApiError::Internal(e.into()))?;
+    let payment = if store.cas_record(&name, None, &value).await? {
+        proposed
+    } else {
+        match recorded_payment(state, order).await? {
+            Some(p) if p.reference == proposed.reference => p,
+            Some(p) => return Err(taken(&p)),
+            None => {
+                return Err(ApiError::Unavailable(
+                    "the payment record could not be read back; retry".into(),
+                ))
+            }
+        }
+    };
     let message = OrderMessage {
-        payment: Some(crate::domain::InvoicePayment {
-            reference,
-            recorded_by,
-            recorded_at: chrono::Utc::now(),
-        }),
+        payment: Some(payment),
         ..OrderMessage::order(&order.order_id, request_id)
     };
     state.services.queue.send(&message.to_body()).await?;
@@ -797,8 +863,13 @@ pub(super) async fn record_invoice_payment(
         (status = 401, description = "No admin key", body = ErrorResponse),
         (status = 403, description = "Wrong admin key", body = ErrorResponse),
         (status = 404, description = "No such order", body = ErrorResponse),
-        (status = 409, description = "The order does not wait for a payment (`NOT_AWAITING_PAYMENT`)", body = ErrorResponse),
+        (status = 409, description = "The order does not wait for a payment (`NOT_AWAITING_PAYMENT`), or another payment was recorded for it (`PAYMENT_ALREADY_RECORDED`)", body = ErrorResponse),
+        (status = 413, description = "The body exceeds `http.max_body_bytes`", body = ErrorResponse),
         (status = 415, description = "Not `application/json`", body = ErrorResponse),
+        (status = 429, description = "Too many wrong admin keys from this client", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+        (status = 503, description = "A backend does not answer; retry", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
     )
 )]
 pub async fn record_payment(

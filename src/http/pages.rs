@@ -45,6 +45,8 @@ struct OrderPage {
     /// On the console, for an order awaiting payment: the CSRF token of the "record
     /// payment" form.
     pay_form: Option<String>,
+    /// On the console: the reference of a payment recorded and not yet applied.
+    payment_recorded: Option<String>,
 }
 
 #[derive(Template)]
@@ -138,6 +140,7 @@ fn order_page(state: &AppState, order: &Order, receipt_url: Option<String>) -> O
             .filter(|_| order.status == OrderStatus::AwaitingPayment)
             .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
         pay_form: None,
+        payment_recorded: None,
     }
 }
 
@@ -589,7 +592,11 @@ pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             let receipt = format!("/api/orders/{id}/receipt");
             let mut page = order_page(&state, &order, Some(receipt));
             if order.status == OrderStatus::AwaitingPayment {
-                page.pay_form = state.sessions.csrf(&session);
+                match super::orders::recorded_payment(&state, &order).await {
+                    Ok(Some(p)) => page.payment_recorded = Some(p.reference),
+                    Ok(None) => page.pay_form = state.sessions.csrf(&session),
+                    Err(e) => return e.error_response(),
+                }
             }
             html(actix_web::http::StatusCode::OK, page.render())
         }

@@ -150,11 +150,11 @@ run "all_options" {
     cors_allowed_origins         = ["https://shop.example.com"]
     invoice_enabled              = true
     invoice_customers            = ["acme-ltd", "b2b:42@example.com"]
-    invoice_max_units            = 5000
+    invoice_max_units            = 1500
     invoice_hold_hours           = 24
-    invoice_units_per_customer   = 7
-    invoice_units_per_email      = 8
-    invoice_units_per_client     = 9
+    invoice_units_per_customer   = 1600
+    invoice_units_per_email      = 1700
+    invoice_units_per_client     = 2000
   }
 
   override_data {
@@ -170,12 +170,12 @@ run "all_options" {
   }
 
   assert {
-    condition     = strcontains(output.orderflow_toml, "invoice_enabled = true\ninvoice_customers = [\"acme-ltd\",\"b2b:42@example.com\"]\ninvoice_max_units = 5000\n")
+    condition     = strcontains(output.orderflow_toml, "invoice_enabled = true\ninvoice_customers = [\"acme-ltd\",\"b2b:42@example.com\"]\ninvoice_max_units = 1500\n")
     error_message = "the invoice policy must be rendered"
   }
 
   assert {
-    condition     = strcontains(output.orderflow_toml, "invoice_hold_secs = 86400\ninvoice_units_per_customer = 7\ninvoice_units_per_email = 8\ninvoice_units_per_client = 9\n")
+    condition     = strcontains(output.orderflow_toml, "invoice_hold_secs = 86400\ninvoice_units_per_customer = 1600\ninvoice_units_per_email = 1700\ninvoice_units_per_client = 2000\n")
     error_message = "the invoice hold and its caps must be rendered (the hold in seconds)"
   }
 }

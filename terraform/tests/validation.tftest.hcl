@@ -156,3 +156,24 @@ run "environment_with_space" {
   }
   expect_failures = [var.environment]
 }
+
+# H-2: a cap on units held below the per-order maximum would refuse every order on invoice
+# above it; the binary refuses that config too.
+run "invoice_cap_below_the_order_maximum" {
+  command = plan
+  variables {
+    invoice_max_units          = 30
+    invoice_units_per_customer = 30
+    invoice_units_per_email    = 20
+  }
+  expect_failures = [var.invoice_units_per_email]
+}
+
+# A hold record keeps one entry per order: caps stay far below DynamoDB's item limit.
+run "invoice_cap_too_large" {
+  command = plan
+  variables {
+    invoice_units_per_client = 2001
+  }
+  expect_failures = [var.invoice_units_per_client]
+}

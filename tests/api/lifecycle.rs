@@ -157,8 +157,7 @@ async fn a_declined_card_fails_and_restores_stock() {
         0
     );
     let id = created["orderId"].as_str().unwrap();
-    let eml = std::fs::read_to_string(app.data_dir.path().join(format!("mail/{id}-failure.eml")))
-        .unwrap();
+    let eml = read_when_written(&app.data_dir.path().join(format!("mail/{id}-failure.eml"))).await;
     assert!(eml.contains("could not complete order"), "{eml}");
 }
 
@@ -334,6 +333,22 @@ async fn record_payment(
     req.send().await.unwrap()
 }
 
+/// The file's text once it exists (the worker writes it just after the status it follows).
+async fn read_when_written(path: &std::path::Path) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn invoicing(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     let mut env = vec![("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true")];
     env.extend_from_slice(extra);
@@ -370,7 +385,7 @@ async fn an_order_on_invoice_holds_its_stock_until_the_payment_is_recorded() {
         "the stock is held"
     );
     let mail = app.data_dir.path().join("mail");
-    let invoice = std::fs::read_to_string(mail.join(format!("{id}-invoice.eml"))).unwrap();
+    let invoice = read_when_written(&mail.join(format!("{id}-invoice.eml"))).await;
     assert!(invoice.contains("please pay for order"), "{invoice}");
     assert!(!mail.join(format!("{id}-confirmation.eml")).exists());
 
@@ -424,8 +439,8 @@ async fn an_order_on_invoice_holds_its_stock_until_the_payment_is_recorded() {
         before - 2,
         "a paid order keeps its stock"
     );
-    let confirmation =
-        std::fs::read_to_string(mail.join(format!("{id}-confirmation.eml"))).unwrap();
+    // The e-mail goes out right after the status write.
+    let confirmation = read_when_written(&mail.join(format!("{id}-confirmation.eml"))).await;
     assert!(
         confirmation.contains("application/pdf"),
         "the receipt is attached now"
@@ -451,6 +466,12 @@ async fn an_order_on_invoice_holds_its_stock_until_the_payment_is_recorded() {
             .status(),
         200
     );
+    assert_eq!(
+        record_payment(&app, id, &paid, Some(crate::helpers::ADMIN_KEY))
+            .await
+            .status(),
+        200
+    );
     let res = record_payment(
         &app,
         id,
@@ -460,7 +481,7 @@ async fn an_order_on_invoice_holds_its_stock_until_the_payment_is_recorded() {
     .await;
     assert_eq!(res.status(), 409);
     let err: Value = res.json().await.unwrap();
-    assert_eq!(err["error"]["code"], "NOT_AWAITING_PAYMENT");
+    assert_eq!(err["error"]["code"], "PAYMENT_ALREADY_RECORDED", "{err}");
     // A card order never waits for a payment.
     let (card, _) = app.place_and_finish(&order_body("sku-tote", 1)).await;
     let res = record_payment(
@@ -481,7 +502,8 @@ async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
     let app = crate::helpers::spawn_app_with(
         &invoicing(&[
             ("ORDERFLOW__ORDERS__INVOICE_HOLD_SECS", "1"),
-            ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "3"),
+            ("ORDERFLOW__ORDERS__INVOICE_MAX_UNITS", "4"),
+            ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "4"),
         ]),
         true,
     )
@@ -495,8 +517,19 @@ async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
     assert_eq!(held["status"], "AWAITING_PAYMENT");
     assert_eq!(app.stock_of("sku-tote").await, before - 3);
     // The customer's cap is taken while the order is unpaid.
-    let res = app.post_order(&without_card("sku-tote", 1, "globex")).await;
+    let res = app.post_order(&without_card("sku-tote", 2, "globex")).await;
     assert_eq!(res.status(), 409);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "INVOICE_LIMIT", "{err}");
+    // An order on invoice that fails (out of stock) stops counting at once.
+    let (_, failed) = app
+        .place_and_finish(&without_card("sku-limited", 4, "initech"))
+        .await;
+    assert_eq!(failed["failureReason"], "OUT_OF_STOCK", "{failed}");
+    let (_, fits) = app
+        .place_and_finish(&without_card("sku-mug", 4, "initech"))
+        .await;
+    assert_eq!(fits["status"], "AWAITING_PAYMENT", "{fits}");
 
     let reconciler = orderflow::reconciler::Reconciler::new(
         app.services.clone(),
@@ -506,16 +539,15 @@ async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(
         reconciler.run_once().await.unwrap(),
-        1,
-        "the lapsed hold is handed to the worker"
+        2,
+        "the lapsed holds (globex's and initech's) are handed to the worker"
     );
     let done = app.wait_status(id, token, &["FAILED", "COMPLETED"]).await;
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["failureReason"], "PAYMENT_OVERDUE");
     assert_eq!(app.stock_of("sku-tote").await, before, "the stock is back");
     let failure =
-        std::fs::read_to_string(app.data_dir.path().join(format!("mail/{id}-failure.eml")))
-            .unwrap();
+        read_when_written(&app.data_dir.path().join(format!("mail/{id}-failure.eml"))).await;
     assert!(failure.contains("could not complete order"), "{failure}");
     assert_eq!(
         reconciler.run_once().await.unwrap(),
@@ -564,6 +596,7 @@ async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
 async fn unpaid_orders_on_invoice_are_capped_per_customer_email_and_network() {
     let app = crate::helpers::spawn_app_with(
         &invoicing(&[
+            ("ORDERFLOW__ORDERS__INVOICE_MAX_UNITS", "4"),
             ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "4"),
             ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_EMAIL", "6"),
             ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CLIENT", "8"),
@@ -612,7 +645,75 @@ async fn unpaid_orders_on_invoice_are_capped_per_customer_email_and_network() {
     let mut by_card = order_body("sku-tote", 5);
     by_card["customerId"] = json!("e");
     assert_eq!(app.post_order(&by_card).await.status(), 201);
-    // Refused orders took nothing: three orders on invoice recorded, one by card.
+    // Refused orders took nothing: three orders on invoice recorded, one by card, and the
+    // hold records count exactly the three.
     let listed: Value = app.get_as_admin("/api/orders").await.json().await.unwrap();
     assert_eq!(listed["orders"].as_array().unwrap().len(), 4, "{listed}");
+    let key = app.services.keys.data_key().await.unwrap();
+    let caps = orderflow::holds::HoldCaps {
+        per_customer: 4,
+        per_email: 6,
+        per_client: 8,
+    };
+    let records = orderflow::holds::hold_keys(
+        &key,
+        caps,
+        &orderflow::domain::CustomerId::parse("a").unwrap(),
+        &orderflow::domain::Email::parse("ann@example.com").unwrap(),
+        Some("127.0.0.1".parse().unwrap()),
+    );
+    let mut held = Vec::new();
+    for r in &records {
+        held.push(
+            orderflow::holds::held_units(app.services.store.as_ref(), &r.name)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(held, [3, 6, 8], "customer a, ann's address, this client");
+}
+
+/// Two different payments recorded for one order before the worker applies either (two
+/// operators, a double submit): the first is taken, the second refused, so the receipt and
+/// the order can only ever name the first; the same one again is harmless.
+#[tokio::test]
+async fn of_two_payments_recorded_for_one_order_only_the_first_is_taken() {
+    let app = crate::helpers::spawn_app_with(&invoicing(&[]), false).await;
+    let s = app.services.clone();
+    let product = s.store.list_products().await.unwrap().remove(0);
+    let mut order = orderflow::conformance::order_for(&[(&product, 1)]);
+    order.payment = None;
+    order.status = orderflow::domain::OrderStatus::AwaitingPayment;
+    order.payment_due = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    s.store.insert_order(&order, None).await.unwrap();
+    let id = order.order_id.to_string();
+    let key = Some(crate::helpers::ADMIN_KEY);
+    let first = json!({"reference": "transfer A"});
+    assert_eq!(record_payment(&app, &id, &first, key).await.status(), 202);
+    let res = record_payment(&app, &id, &json!({"reference": "transfer B"}), key).await;
+    assert_eq!(res.status(), 409);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "PAYMENT_ALREADY_RECORDED", "{err}");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("transfer A"));
+    assert_eq!(record_payment(&app, &id, &first, key).await.status(), 202);
+    let queued = s
+        .queue
+        .receive(10, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2, "the first payment, sent twice");
+    let mut sent = Vec::new();
+    for d in &queued {
+        let m: orderflow::ports::OrderMessage = serde_json::from_str(&d.body).unwrap();
+        sent.push(m.payment.unwrap());
+    }
+    assert_eq!(
+        sent[0], sent[1],
+        "the same payment both times (its time included)"
+    );
+    assert_eq!(sent[0].reference, "transfer A");
+    assert!(sent[0].recorded_by.starts_with("api key "), "{:?}", sent[0]);
 }

@@ -252,3 +252,74 @@ async fn receipt_not_ready_and_rate_limit_answers_match_the_document() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.json()["error"]["code"], "RATE_LIMITED");
 }
+
+/// Recording a payment: every answer, right or wrong, is one the document lists, with its
+/// schema.
+#[tokio::test]
+async fn payment_answers_match_the_document() {
+    let app = spawn_app_with(&[("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true")], false).await;
+    let c = contract(&app).await;
+    let s = app.services.clone();
+    let product = s.store.list_products().await.unwrap().remove(0);
+    let mut waiting = orderflow::conformance::order_for(&[(&product, 1)]);
+    waiting.payment = None;
+    waiting.status = orderflow::domain::OrderStatus::AwaitingPayment;
+    waiting.payment_due = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    s.store.insert_order(&waiting, None).await.unwrap();
+    let mut paid = waiting.clone();
+    paid.order_id = orderflow::domain::OrderId::generate();
+    paid.status = orderflow::domain::OrderStatus::Completed;
+    paid.invoice_payment = Some(orderflow::domain::InvoicePayment {
+        reference: "r-1".into(),
+        recorded_by: "admin console".into(),
+        recorded_at: chrono::Utc::now(),
+    });
+    s.store.insert_order(&paid, None).await.unwrap();
+    let card = orderflow::conformance::order_for(&[(&product, 1)]);
+    s.store.insert_order(&card, None).await.unwrap();
+
+    let template = "/api/orders/{order_id}/payment";
+    let send = |id: String, body: &'static str, key: Option<&'static str>, ct: &'static str| {
+        let mut req = app
+            .client
+            .post(app.url(&format!("/api/orders/{id}/payment")))
+            .header("content-type", ct)
+            .body(body);
+        if let Some(k) = key {
+            req = req.header("X-API-Key", k);
+        }
+        req.send()
+    };
+    let key = Some(crate::helpers::ADMIN_KEY);
+    let json = "application/json";
+    let ok = r#"{"reference":"r-1"}"#;
+    for (id, body, key, ct, status) in [
+        (waiting.order_id.to_string(), ok, None, json, 401),
+        (
+            waiting.order_id.to_string(),
+            ok,
+            Some("wrong-key-0123456789-abcdefghijkl"),
+            json,
+            403,
+        ),
+        (
+            waiting.order_id.to_string(),
+            r#"{"reference":7}"#,
+            key,
+            json,
+            400,
+        ),
+        (waiting.order_id.to_string(), ok, key, "text/plain", 415),
+        ("ord_nope".to_owned(), ok, key, json, 404),
+        (card.order_id.to_string(), ok, key, json, 409),
+        (paid.order_id.to_string(), ok, key, json, 200),
+        (waiting.order_id.to_string(), ok, key, json, 202),
+    ] {
+        let res = send(id, body, key, ct).await.unwrap();
+        assert_eq!(
+            c.check("post", template, res).await.status,
+            status,
+            "{body} {key:?} {ct}"
+        );
+    }
+}

@@ -106,3 +106,46 @@ async fn one_reconciler_at_a_time() {
     // The first lease (2 × 60 s) still runs: neither short-lived one gets it.
     assert!(!short.acquire_lease().await.unwrap() && !other.acquire_lease().await.unwrap());
 }
+
+/// Orders awaiting payment are all looked at: the list is newest first and the overdue ones
+/// are the oldest, so a pass capped at 1000 would never reach one behind 1000 younger ones.
+#[tokio::test]
+async fn an_overdue_order_behind_a_thousand_younger_ones_is_still_handed_to_the_worker() {
+    let app = spawn_app_with(&[], false).await;
+    let s = app.services.clone();
+    let product = s.store.list_products().await.unwrap().remove(0);
+    let awaiting = |due: chrono::DateTime<chrono::Utc>| {
+        let mut o = orderflow::conformance::order_for(&[(&product, 1)]);
+        o.payment = None;
+        o.status = OrderStatus::AwaitingPayment;
+        o.payment_due = Some(due);
+        o
+    };
+    let overdue = awaiting(chrono::Utc::now() - chrono::Duration::minutes(1));
+    s.store.insert_order(&overdue, None).await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut inserts = Vec::new();
+    for _ in 0..1050 {
+        let (s, o) = (s.clone(), awaiting(later));
+        inserts.push(tokio::spawn(
+            async move { s.store.insert_order(&o, None).await },
+        ));
+    }
+    for i in inserts {
+        i.await.unwrap().unwrap();
+    }
+    let r = Reconciler::new(s.clone(), Duration::from_millis(1), Duration::from_secs(60));
+    assert_eq!(
+        r.run_once().await.unwrap(),
+        1,
+        "the overdue one, and only it"
+    );
+    let got = s.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].body.contains(overdue.order_id.as_str()));
+    assert_eq!(
+        r.run_once().await.unwrap(),
+        0,
+        "not again while its message may be on the way"
+    );
+}
