@@ -533,6 +533,11 @@ pub struct OrderSettings {
     pub invoice_units_per_email: u32,
     /// … and from one client address (an IPv4 address or an IPv6 /64).
     pub invoice_units_per_client: u32,
+    /// How long the API prices orders from one read of the catalog. Products and prices
+    /// change only when a start-up seeds new products, so a few seconds of staleness cost
+    /// nothing, and every order saves a read of the whole catalog (a DynamoDB Scan on AWS).
+    /// 0: read it for every order.
+    pub catalog_cache_ms: u64,
     /// How long the cookie lasts that `GET /orders/{id}?token=…` exchanges the token for
     /// (the order page and its receipt link then work without the token in the URL).
     pub link_cookie_secs: u64,
@@ -551,6 +556,7 @@ impl Default for OrderSettings {
             invoice_units_per_customer: 20,
             invoice_units_per_email: 20,
             invoice_units_per_client: 40,
+            catalog_cache_ms: 5000,
             link_cookie_secs: 3600,
         }
     }
@@ -935,6 +941,12 @@ impl Settings {
             return Err(invalid(
                 "orders.invoice_max_units",
                 format!("must be between 1 and {}", crate::holds::MAX_CAP),
+            ));
+        }
+        if self.orders.catalog_cache_ms > 3_600_000 {
+            return Err(invalid(
+                "orders.catalog_cache_ms",
+                "must be at most 3600000 (an hour): a price change must reach new orders",
             ));
         }
         if !(1..=31 * 24 * 3600).contains(&self.orders.invoice_hold_secs) {

@@ -27,6 +27,7 @@ pub mod domain;
 pub mod holds;
 pub mod http;
 pub mod metrics;
+pub mod place_order;
 pub mod ports;
 pub mod receipt_pdf;
 pub mod reconciler;

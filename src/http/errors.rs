@@ -207,6 +207,42 @@ impl From<PortError> for ApiError {
     }
 }
 
+/// Why an order was not placed, as the client hears it: the one place the intake use case's
+/// outcomes become HTTP statuses.
+impl From<crate::place_order::PlaceError> for ApiError {
+    fn from(e: crate::place_order::PlaceError) -> Self {
+        use crate::place_order::PlaceError;
+        match e {
+            PlaceError::Refused {
+                code,
+                field,
+                message,
+            } => ApiError::Invalid {
+                code,
+                message,
+                field: Some(field),
+            },
+            PlaceError::Conflict {
+                code,
+                field,
+                message,
+            } => ApiError::Conflict {
+                code,
+                message,
+                field,
+            },
+            PlaceError::KeyInFlight(message) => ApiError::Conflict {
+                code: "IDEMPOTENCY_IN_FLIGHT",
+                message: message.into(),
+                field: None,
+            },
+            e @ PlaceError::KeyReused => ApiError::Unprocessable(e.to_string()),
+            PlaceError::Backend(e) => e.into(),
+            PlaceError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 /// JSON 404 for unknown routes.
 pub async fn not_found() -> HttpResponse {
     ApiError::NotFound("no such resource".into()).error_response()

@@ -5,6 +5,7 @@ use crate::domain::values::{parse_country, parse_text};
 use crate::domain::{
     CardNumber, Currency, CustomerId, Email, Money, ProductId, Quantity, ShippingAddress,
 };
+pub use crate::place_order::{ItemInput, PlaceOrderInput};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -130,21 +131,6 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
         }
         Ok(Value::Object(out))
     }
-}
-
-pub struct ItemInput {
-    pub product_id: ProductId,
-    pub quantity: Quantity,
-    /// The decimal unit price the client showed, checked against the catalog later.
-    pub price: Option<String>,
-}
-
-pub struct PlaceOrderInput {
-    pub customer_id: CustomerId,
-    pub customer_email: Email,
-    pub items: Vec<ItemInput>,
-    pub shipping_address: Option<ShippingAddress>,
-    pub card: Option<CardNumber>,
 }
 
 fn check_keys(obj: &Map<String, Value>, prefix: &str, allowed: &[&str]) -> Result<(), ApiError> {

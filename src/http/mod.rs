@@ -11,9 +11,10 @@ mod pages;
 mod session;
 mod views;
 
+use crate::place_order::sha256_hex;
 pub use errors::ApiError;
 pub use limits::client_ip;
-pub use orders::{constant_time_eq, idempotency_fingerprint, sha256_hex, CATALOG_TTL};
+pub use orders::constant_time_eq;
 
 use crate::app::Services;
 use crate::config::Settings;
@@ -41,8 +42,8 @@ pub struct AppState {
     /// Failed admin authentications per client and overall (every admin key check goes
     /// through [`AppState::admin_key_attempt`]).
     auth_throttle: limits::AuthThrottle,
-    /// Products and prices for pricing orders (not stock: the worker reserves that).
-    pub(crate) catalog: orders::CatalogCache,
+    /// Placing orders (the intake use case).
+    pub(crate) intake: crate::place_order::PlaceOrder,
     /// The last dependency check behind `/readyz`.
     readiness: Readiness,
 }
@@ -113,6 +114,11 @@ impl AppState {
         let rate_limiter = limits::OrderRateLimiter::new(&settings.rate_limit);
         let auth_throttle =
             limits::AuthThrottle::new(&settings.auth, settings.rate_limit.trusted_proxy_hops);
+        let intake = crate::place_order::PlaceOrder::new(
+            services.clone(),
+            &settings.orders,
+            orders::created_response,
+        );
         AppState {
             services,
             settings,
@@ -122,7 +128,7 @@ impl AppState {
             draining: Default::default(),
             rate_limiter,
             auth_throttle,
-            catalog: orders::CatalogCache::new(orders::CATALOG_TTL),
+            intake,
             readiness: Readiness::new(READY_CACHE),
         }
     }

@@ -1,6 +1,6 @@
 //! Idempotency-Key: one order per key, replays, mismatches, concurrency.
 
-use crate::helpers::{order_body, spawn_app, ADMIN_KEY};
+use crate::helpers::{order_body, spawn_app, spawn_app_with, ADMIN_KEY};
 use orderflow::ports::PortError;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -75,7 +75,8 @@ async fn a_retry_replays_the_original_response() {
 /// accepted as new (here: the shown price changed since).
 #[tokio::test]
 async fn a_retry_replays_even_after_the_price_changed() {
-    let app = spawn_app().await;
+    // No catalog cache: the price change reaches the next order at once.
+    let app = spawn_app_with(&[("ORDERFLOW__ORDERS__CATALOG_CACHE_MS", "0")], true).await;
     let mut body = order_body("sku-cap", 1);
     let cap = app
         .services
@@ -96,8 +97,6 @@ async fn a_retry_replays_even_after_the_price_changed() {
         [],
     )
     .unwrap();
-    // Past the API's catalog cache.
-    tokio::time::sleep(orderflow::http::CATALOG_TTL + Duration::from_millis(200)).await;
     let fresh = app.post_order_with_key(&body, "k-price-new").await;
     assert_eq!(fresh.status(), 409, "a new key sees the new price");
     let retry = app.post_order_with_key(&body, "k-price").await;
@@ -149,7 +148,7 @@ async fn a_key_still_in_flight_is_409_after_a_short_wait() {
     let body = order_body("sku-cap", 1);
     // Another request holds the key (same body, so the same fingerprint) and has not finished.
     let data_key = app.services.keys.data_key().await.unwrap();
-    let fingerprint = orderflow::http::idempotency_fingerprint(&data_key, &body);
+    let fingerprint = orderflow::place_order::idempotency_fingerprint(&data_key, &body);
     let lease = std::time::Duration::from_secs(30);
     let ttl = std::time::Duration::from_secs(3600);
     app.services
@@ -279,7 +278,7 @@ async fn stored_records_keep_no_card_digest_and_no_token_and_the_replay_still_re
     assert_eq!(token.len(), 64, "{created}");
 
     let stored = everything_stored(app.data_dir.path());
-    let plain = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    let plain = orderflow::place_order::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
     assert!(
         stored.contains("k-secret"),
         "the dump sees the idempotency record"
@@ -294,7 +293,7 @@ async fn stored_records_keep_no_card_digest_and_no_token_and_the_replay_still_re
     );
     assert!(!stored.contains("4242424242424242") && !stored.contains("4242 4242 4242 4242"));
     for card in ["4242424242424242", "4242 4242 4242 4242"] {
-        let digest = orderflow::http::sha256_hex(card.as_bytes());
+        let digest = orderflow::place_order::sha256_hex(card.as_bytes());
         assert!(
             !stored.contains(&digest),
             "a digest of the card number is stored"
@@ -361,7 +360,7 @@ async fn left_by_an_earlier_request(
 async fn a_record_from_before_keyed_fingerprints_is_still_replayed() {
     let app = spawn_app().await;
     let body = order_body("sku-cap", 1);
-    let plain = orderflow::http::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
+    let plain = orderflow::place_order::sha256_hex(format!("POST /api/orders\n{body}").as_bytes());
     let order = left_by_an_earlier_request(&app, "k-old", &plain, "legacy-token-in-clear").await;
     let res = app.post_order_with_key(&body, "k-old").await;
     assert_eq!(res.status(), 201);
@@ -382,7 +381,7 @@ async fn a_replay_sends_the_message_of_an_order_still_pending() {
     let app = crate::helpers::spawn_app_with(&[], true).await;
     let body = order_body("sku-cap", 1);
     let key = app.services.keys.data_key().await.unwrap();
-    let fingerprint = orderflow::http::idempotency_fingerprint(&key, &body);
+    let fingerprint = orderflow::place_order::idempotency_fingerprint(&key, &body);
     // What the crashed request left: the order and its completed key, no message.
     let order = left_by_an_earlier_request(&app, "k-crashed", &fingerprint, "").await;
     let res = app.post_order_with_key(&body, "k-crashed").await;
@@ -422,7 +421,7 @@ async fn a_retry_of_an_order_accepted_under_an_earlier_policy_is_replayed() {
         "invoicing is off now"
     );
     let key = app.services.keys.data_key().await.unwrap();
-    let fingerprint = orderflow::http::idempotency_fingerprint(&key, &body);
+    let fingerprint = orderflow::place_order::idempotency_fingerprint(&key, &body);
     left_by_an_earlier_request(&app, "k-invoiced", &fingerprint, "").await;
     let res = app.post_order_with_key(&body, "k-invoiced").await;
     assert_eq!(res.status(), 201);
