@@ -2,6 +2,7 @@
 //!
 //! [`Application::build`] binds its own listener, so tests bind port 0 and ask [`Application::port`].
 
+pub(crate) mod auth;
 mod errors;
 mod input;
 mod limits;
@@ -12,9 +13,9 @@ mod session;
 mod views;
 
 use crate::place_order::sha256_hex;
+pub use auth::constant_time_eq;
 pub use errors::ApiError;
 pub use limits::client_ip;
-pub use orders::constant_time_eq;
 
 use crate::app::Services;
 use crate::config::Settings;
@@ -131,43 +132,6 @@ impl AppState {
             intake,
             readiness: Readiness::new(READY_CACHE),
         }
-    }
-
-    /// An admin key presented on `surface`, checked under the throttle. `Err` while this
-    /// client (or everyone) is blocked: the key is then not even compared, so a right guess
-    /// during a block tells nothing. Otherwise whether it is valid; a wrong one is logged
-    /// with the client's address and counts against it, a right one clears its failures.
-    pub(crate) fn admin_key_attempt(
-        &self,
-        req: &HttpRequest,
-        given: &str,
-        surface: limits::AuthSurface,
-    ) -> Result<bool, limits::Blocked> {
-        let client = self.auth_throttle.client(req);
-        if let Err(blocked) = self.auth_throttle.check(client) {
-            tracing::info!(
-                client = %client,
-                surface = surface.as_str(),
-                retry_after_secs = blocked.retry_after_secs,
-                "admin authentication refused unchecked: too many failures"
-            );
-            return Err(blocked);
-        }
-        if self.is_admin_key(given) {
-            self.auth_throttle.succeeded(client);
-            Ok(true)
-        } else {
-            self.auth_throttle.failed(client, surface);
-            Ok(false)
-        }
-    }
-
-    fn is_admin_key(&self, given: &str) -> bool {
-        let h = sha256_hex(given.as_bytes());
-        // Check every key so the time taken does not say which one matched.
-        self.admin_key_hashes.iter().fold(false, |hit, k| {
-            constant_time_eq(k.as_bytes(), h.as_bytes()) | hit
-        })
     }
 }
 
@@ -387,19 +351,7 @@ async fn metrics_endpoint(
     if state.settings.metrics.addr.is_some() {
         return Err(ApiError::NotFound("no such resource".into()));
     }
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
-        Some(key) => {
-            if !state.admin_key_attempt(&req, key.trim(), limits::AuthSurface::Metrics)? {
-                return Err(ApiError::Forbidden("the admin key is not valid".into()));
-            }
-        }
-        None => orders::require_admin(&req, &state, limits::AuthSurface::Metrics)?,
-    }
+    auth::require_admin_or_bearer(&req, &state, limits::AuthSurface::Metrics)?;
     Ok(metrics_response(state.services.queue.as_ref()).await)
 }
 

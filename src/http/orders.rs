@@ -15,11 +15,6 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Compares without an early exit, so timing tells nothing about where values differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let ct = req
         .headers()
@@ -180,47 +175,6 @@ pub(super) fn created_response(order: &Order) -> anyhow::Result<StoredResponse> 
     })
 }
 
-/// The token of `Authorization: Bearer …`. Only the header: a token in a URL ends up in
-/// access logs, browser history and `Referer` (the page's `?token=` link is exchanged for an
-/// order cookie by [`super::pages::order`], and is not accepted here).
-pub(super) fn bearer_token(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned())
-}
-
-/// Whether `token` is `order`'s access token.
-pub(super) fn is_order_token(order: &Order, token: &str) -> bool {
-    constant_time_eq(
-        sha256_hex(token.as_bytes()).as_bytes(),
-        order.access_token_sha256.as_bytes(),
-    )
-}
-
-/// Admin key check: missing → 401, wrong → 403, too many wrong ones from this client → 429
-/// (the key then not checked).
-pub fn require_admin(
-    req: &HttpRequest,
-    state: &AppState,
-    surface: AuthSurface,
-) -> Result<(), ApiError> {
-    let Some(given) = req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) else {
-        return Err(ApiError::Unauthorized(
-            "this endpoint needs an admin key in the X-API-Key header".into(),
-        ));
-    };
-    if state.admin_key_attempt(req, given, surface)? {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("the admin key is not valid".into()))
-    }
-}
-
 /// The payment recorded for an order on invoice and not yet applied by the worker: a
 /// create-only coordination record, so of two operators (or a double submit) recording
 /// different payments exactly one is taken.
@@ -346,7 +300,7 @@ pub async fn record_payment(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state, AuthSurface::ApiKey)?;
+    super::auth::require_admin(&req, &state, AuthSurface::ApiKey)?;
     check_content_type(&req)?;
     let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
     let reference = parse_record_payment(&parse_json(&bytes)?)?;
@@ -391,31 +345,14 @@ pub(super) async fn order_in_path(req: &HttpRequest, state: &AppState) -> Result
         .ok_or_else(not_found)
 }
 
-/// Loads an order the caller may see: with its access token (`Authorization: Bearer`), its
-/// order cookie (the no-JS page, [`super::session::verify_order_cookie`]), an admin key or an
-/// admin console session. Everyone else gets the same 404 as for an order that does not exist.
-/// A wrong `X-API-Key` counts against the client's admin-key allowance.
+/// Loads an order the caller may see ([`super::auth::may_read`]); everyone else gets the same
+/// 404 as for an order that does not exist.
 pub(super) async fn authorized_order(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Order, ApiError> {
     let order = order_in_path(req, state).await?;
-    let admin = match req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) {
-        Some(k) => state.admin_key_attempt(req, k, AuthSurface::ApiKey)?,
-        None => false,
-    };
-    let owner = bearer_token(req).is_some_and(|t| is_order_token(&order, &t));
-    let cookie = match req.cookie(super::session::ORDER_COOKIE) {
-        Some(c) if !(admin || owner) => super::session::verify_order_cookie(
-            &state.services.keys.data_key().await?,
-            &order.order_id,
-            c.value(),
-            chrono::Utc::now().timestamp(),
-        ),
-        _ => false,
-    };
-    let console = super::pages::admin_session(req, state).is_some();
-    if admin || owner || cookie || console {
+    if super::auth::may_read(req, state, &order).await? {
         Ok(order)
     } else {
         Err(ApiError::NotFound("no such order".into()))
@@ -482,7 +419,7 @@ pub async fn list_orders(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state, AuthSurface::ApiKey)?;
+    super::auth::require_admin(&req, &state, AuthSurface::ApiKey)?;
     let q = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::Invalid {
             code: "VALIDATION_ERROR",
@@ -591,16 +528,4 @@ pub async fn get_receipt(
         ))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
 }

@@ -189,7 +189,7 @@ async fn exchange_token(
     token: &str,
 ) -> Result<HttpResponse, ApiError> {
     let order = super::orders::order_in_path(req, state).await?;
-    if !super::orders::is_order_token(&order, token) {
+    if !super::auth::is_order_token(&order, token) {
         return Err(ApiError::NotFound("no such order".into()));
     }
     let lifetime = state.settings.orders.link_cookie_secs as i64;
@@ -227,15 +227,6 @@ async fn exchange_token(
     Ok(res)
 }
 
-/// The valid admin session carried by this request, if any.
-pub fn admin_session(req: &HttpRequest, state: &AppState) -> Option<String> {
-    let value = req.cookie(COOKIE)?.value().to_owned();
-    state
-        .sessions
-        .verify(&value, chrono::Utc::now().timestamp())
-        .then_some(value)
-}
-
 fn login_page(
     state: &AppState,
     status: actix_web::http::StatusCode,
@@ -256,7 +247,7 @@ pub struct AdminQuery {
 
 /// GET /admin: the console, or the sign-in form.
 pub async fn admin(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = admin_session(&req, &state) else {
+    let Some(session) = super::auth::admin_session(&req, &state) else {
         return login_page(&state, actix_web::http::StatusCode::OK, None);
     };
     match dashboard(&req, &state, &session).await {
@@ -478,7 +469,7 @@ pub async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
 
 /// Checks the session and the form's CSRF token; `Err` is the response to send instead.
 fn check_form(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<(), Box<HttpResponse>> {
-    let Some(session) = admin_session(req, state) else {
+    let Some(session) = super::auth::admin_session(req, state) else {
         return Err(Box::new(see_other("/admin")));
     };
     let ok = serde_urlencoded::from_bytes::<CsrfForm>(body)
@@ -577,7 +568,7 @@ pub async fn record_payment(
 
 /// GET /admin/orders/{order_id}
 pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = admin_session(&req, &state) else {
+    let Some(session) = super::auth::admin_session(&req, &state) else {
         return see_other("/admin");
     };
     let Some(id) = req
