@@ -4,7 +4,7 @@ use super::errors::ApiError;
 use super::errors::ErrorResponse;
 use super::input::{parse_json, parse_place_order, parse_record_payment};
 use super::limits::AuthSurface;
-use super::views::{CreatedView, OrderPage, OrderView};
+use super::views::{CreatedView, OrderListView, OrderView};
 use super::{request_id, AppState};
 use crate::domain::{IdempotencyKey, Order, OrderId, OrderStatus};
 use crate::place_order::{order_token, sha256_hex, PlaceRequest};
@@ -405,7 +405,7 @@ struct ListQuery {
     ),
     security(("admin_key" = [])),
     responses(
-        (status = 200, description = "Newest first", body = OrderPage),
+        (status = 200, description = "Newest first", body = OrderListView),
         (status = 400, description = "A bad query parameter (`field` names it)", body = ErrorResponse),
         (status = 401, description = "No admin key", body = ErrorResponse),
         (status = 403, description = "Wrong admin key", body = ErrorResponse),
@@ -463,7 +463,7 @@ pub async fn list_orders(
     let orders: Vec<OrderView> = page.orders.iter().map(OrderView::from).collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(OrderPage {
+        .json(OrderListView {
             orders,
             next_cursor: page.next_cursor,
         }))

@@ -28,7 +28,7 @@ struct TimelineRow {
 
 #[derive(Template)]
 #[template(path = "order.html")]
-struct OrderPage {
+struct OrderTemplate {
     shop: String,
     css: String,
     order_id: String,
@@ -103,8 +103,8 @@ fn reason_in_words(order: &Order) -> Option<String> {
     })
 }
 
-fn order_page(state: &AppState, order: &Order, receipt_url: Option<String>) -> OrderPage {
-    OrderPage {
+fn order_page(state: &AppState, order: &Order, receipt_url: Option<String>) -> OrderTemplate {
+    OrderTemplate {
         shop: state.settings.orders.shop_name.clone(),
         css: state.assets.css_url.clone(),
         order_id: order.order_id.to_string(),

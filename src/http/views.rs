@@ -251,7 +251,7 @@ pub struct ProductList {
 /// The body of GET /api/orders.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OrderPage {
+pub struct OrderListView {
     pub orders: Vec<OrderView>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,

@@ -19,7 +19,8 @@ pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
 pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};
 pub use receipts::ReceiptStore;
 pub use store::{
-    IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage, OrderStore, Reservation, StoredResponse,
+    IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing, OrderStore, Reservation,
+    StoredResponse,
 };
 
 /// The shared error vocabulary of all ports.

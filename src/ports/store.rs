@@ -65,7 +65,7 @@ pub enum Reservation {
 
 /// A page of orders, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderPage {
+pub struct OrderListing {
     pub orders: Vec<Order>,
     /// Opaque; pass back to get the next page. `None` on the last page.
     pub next_cursor: Option<String>,
@@ -124,7 +124,7 @@ pub trait OrderStore: Send + Sync + 'static {
         status: Option<OrderStatus>,
         limit: usize,
         cursor: Option<&str>,
-    ) -> PortResult<OrderPage>;
+    ) -> PortResult<OrderListing>;
 
     /// How many orders are in each status (every status listed, zeros included).
     async fn count_by_status(&self) -> PortResult<Vec<(OrderStatus, u64)>>;

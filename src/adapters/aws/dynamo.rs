@@ -13,7 +13,7 @@ use crate::domain::{
     CardNumber, Currency, Money, Order, OrderId, OrderStatus, PaymentMethod, Product, ProductId,
 };
 use crate::ports::{
-    ChargeOutcome, ChargeRequest, IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage,
+    ChargeOutcome, ChargeRequest, IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing,
     OrderStore, PaymentGateway, PortError, PortResult, Reservation, StoredResponse,
 };
 use async_trait::async_trait;
@@ -463,7 +463,7 @@ impl OrderStore for DynamoStore {
         status: Option<OrderStatus>,
         limit: usize,
         cursor: Option<&str>,
-    ) -> PortResult<OrderPage> {
+    ) -> PortResult<OrderListing> {
         let start = cursor.map(decode_cursor).transpose()?;
         let mut q = self
             .client
@@ -505,7 +505,7 @@ impl OrderStore for DynamoStore {
             .as_ref()
             .filter(|k| !k.is_empty())
             .map(encode_cursor);
-        Ok(OrderPage {
+        Ok(OrderListing {
             orders,
             next_cursor,
         })

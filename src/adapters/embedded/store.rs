@@ -4,7 +4,7 @@
 use super::sqlite::{now_ms, Db};
 use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    IdempotencyBegin, IdempotencyRecord, NewKey, OrderPage, OrderStore, PortError, PortResult,
+    IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing, OrderStore, PortError, PortResult,
     Reservation, StoredResponse,
 };
 use async_trait::async_trait;
@@ -355,7 +355,7 @@ impl OrderStore for EmbeddedStore {
         status: Option<OrderStatus>,
         limit: usize,
         cursor: Option<&str>,
-    ) -> PortResult<OrderPage> {
+    ) -> PortResult<OrderListing> {
         let after = cursor.map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, 1000);
         let bodies: Vec<String> = self
@@ -385,7 +385,7 @@ impl OrderStore for EmbeddedStore {
         } else {
             None
         };
-        Ok(OrderPage {
+        Ok(OrderListing {
             orders,
             next_cursor,
         })
