@@ -227,7 +227,6 @@ pub async fn queue_dead_letters_after_max_receives(f: &QueueFixture) {
     assert_eq!(back.len(), 1, "redriven message is received again");
     assert_eq!(back[0].body, "poison-by-retries");
     assert_eq!(back[0].receive_count, 1, "redrive resets the receive count");
-    let _ = id;
     q.delete(&back[0].receipt_handle).await.unwrap();
 }
 
