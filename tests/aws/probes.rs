@@ -1,6 +1,6 @@
 //! What the aws notifier and mailer delivered, seen from outside the adapters: SQS queues
 //! subscribed to the events and the alarms topics, and the e-mails the emulator's SES
-//! accepted (the launcher's `/rehearsal/ses/sent`, moto's `sent_messages`).
+//! accepted (moto's `sent_messages`).
 
 use crate::blackbox::drain;
 use orderflow::config::AwsSettings;
@@ -87,33 +87,64 @@ pub struct SesOutbox {
     pub from: String,
 }
 
-#[async_trait::async_trait]
-impl MailProbe for SesOutbox {
-    async fn sent(&self) -> Vec<SentMail> {
-        let all: Vec<Value> = reqwest::get(format!("{}/rehearsal/ses/sent", self.endpoint))
-            .await
-            .unwrap()
-            .json()
+impl SesOutbox {
+    /// moto's record of accepted raw e-mails as (source, destinations, MIME text), in the
+    /// order SES accepted them: the rehearsal launcher's `/rehearsal/ses/sent` (small), else
+    /// moto's own `/moto-api/data.json` (every model of the emulator: a plain `moto_server`).
+    async fn accepted(&self) -> Vec<(String, Vec<String>, String)> {
+        let sent = reqwest::get(format!("{}/rehearsal/ses/sent", self.endpoint))
             .await
             .unwrap();
-        all.iter()
-            .enumerate()
-            .filter(|(_, m)| m["source"] == self.from.as_str())
-            .map(|(i, m)| {
-                // moto adds the `To:` header's addresses to the request's destinations, so each
-                // recipient shows twice; SES itself sends to the request's list alone.
-                let mut recipients: Vec<String> = m["destinations"]
+        let (list, raw): (Vec<Value>, &str) = if sent.status().is_success() {
+            (sent.json().await.unwrap(), "raw")
+        } else {
+            let all: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let list = all["ses"]["RawMessage"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (list, "raw_data")
+        };
+        list.iter()
+            .map(|m| {
+                let destinations = m["destinations"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .map(|d| d.as_str().unwrap().to_owned())
                     .collect();
+                (
+                    m["source"].as_str().unwrap_or_default().to_owned(),
+                    destinations,
+                    m[raw].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl MailProbe for SesOutbox {
+    async fn sent(&self) -> Vec<SentMail> {
+        self.accepted()
+            .await
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (source, _, _))| *source == self.from)
+            .map(|(i, (_, mut recipients, mime))| {
+                // moto adds the `To:` header's addresses to the request's destinations, so each
+                // recipient shows twice; SES itself sends to the request's list alone.
                 recipients.dedup();
                 SentMail {
-                    // moto's list only grows: a position is one accepted e-mail.
+                    // moto's record only grows: a position is one accepted e-mail.
                     id: format!("ses#{i}"),
                     recipients,
-                    mime: m["raw"].as_str().unwrap().to_owned(),
+                    mime,
                 }
             })
             .collect()
