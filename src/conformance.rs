@@ -1,6 +1,9 @@
 //! The conformance suite: plain async functions over the port traits that every adapter
-//! family runs (embedded in `tests/conformance.rs`; aws against an AWS-protocol emulator).
-//! Each function takes fresh, empty adapters and panics on a broken contract.
+//! family runs (embedded in `tests/conformance.rs`; aws against an AWS-protocol emulator in
+//! `tests/aws/main.rs`), both through the one list in [`conformance_suite!`](crate::conformance_suite).
+//! Each function takes fresh, empty adapters and panics on a broken contract. Where a port's
+//! effect leaves the process (the notifier, the mailer), a probe reads what was delivered
+//! from outside the adapter, so an adapter cannot pass by vouching for itself.
 
 use crate::domain::{
     Currency, CustomerId, Email, FailureReason, Money, NewOrder, Order, OrderId, OrderStatus,
@@ -21,6 +24,58 @@ pub struct QueueFixture {
     pub queue: Arc<dyn OrderQueue>,
     pub visibility: Duration,
     pub max_receive_count: u32,
+}
+
+/// One adapter family's fresh, empty adapters, for [`conformance_suite!`](crate::conformance_suite),
+/// with the probes that see what its notifier and mailer delivered.
+pub struct Adapters {
+    pub queue: QueueFixture,
+    pub store: Arc<dyn OrderStore>,
+    pub receipts: Arc<dyn ReceiptStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub deliveries: Box<dyn DeliveryProbe>,
+    pub mail: MailFixture,
+    pub payments: Arc<dyn PaymentGateway>,
+    /// What must live as long as the adapters (the embedded family's temporary data dir).
+    pub keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// Every conformance function as a `#[tokio::test]` on fresh adapters from `$fresh`, an
+/// `async fn() -> Option<Adapters>` (`None` skips the test: the emulator is not installed).
+/// Both families' test binaries invoke this one list, so a function added to it runs on
+/// both, and one cannot be registered for a single family by mistake.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($fresh:path) => {
+        $crate::conformance_suite! { @tests $fresh, |a|
+            queue_send_receive_delete(&a.queue);
+            queue_visibility_timeout_redelivers(&a.queue);
+            queue_dead_letters_after_max_receives(&a.queue);
+            queue_extend_visibility(&a.queue);
+            queue_explicit_dead_letter_and_redrive(&a.queue);
+            queue_long_poll_wakes_on_send(&a.queue);
+            queue_batches(&a.queue);
+            store_orders_and_conditional_updates(a.store.as_ref());
+            store_concurrent_transitions_have_one_winner(a.store.clone());
+            store_lists_orders_newest_first(a.store.as_ref());
+            store_reservations_are_atomic_and_idempotent(a.store.as_ref());
+            store_keyed_insert(a.store.clone());
+            store_idempotency_records(a.store.clone());
+            store_records_compare_and_set(a.store.clone());
+            store_invoice_holds_never_exceed_their_cap(a.store.clone());
+            receipts_roundtrip(a.receipts.as_ref());
+            notifier_delivers_each_event_and_alarm_once(a.notifier.as_ref(), a.deliveries.as_ref());
+            mailer_sends_each_key_once(&a.mail);
+            payments_charge_once_per_key(a.payments.as_ref());
+        }
+    };
+    (@tests $fresh:path, |$a:ident| $($function:ident($($arg:expr),*);)*) => {$(
+        #[tokio::test]
+        async fn $function() {
+            let Some($a) = $fresh().await else { return };
+            $crate::conformance::$function($($arg),*).await;
+        }
+    )*};
 }
 
 /// Polls `check` until it returns true or `within` passes (for approximate counts).
@@ -158,6 +213,10 @@ pub async fn queue_dead_letters_after_max_receives(f: &QueueFixture) {
     .await;
     let dead = q.peek_dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].message_id, id,
+        "the message keeps its id in the DLQ"
+    );
     assert_eq!(dead[0].body, "poison-by-retries");
     assert_eq!(
         dead[0].reason, None,
@@ -168,7 +227,6 @@ pub async fn queue_dead_letters_after_max_receives(f: &QueueFixture) {
     assert_eq!(back.len(), 1, "redriven message is received again");
     assert_eq!(back[0].body, "poison-by-retries");
     assert_eq!(back[0].receive_count, 1, "redrive resets the receive count");
-    let _ = id;
     q.delete(&back[0].receipt_handle).await.unwrap();
 }
 
@@ -932,6 +990,38 @@ pub async fn receipts_roundtrip(r: &dyn ReceiptStore) {
     );
 }
 
+/// An order event as a subscriber received it: `id` tells deliveries apart (a row, a
+/// message), so a second delivery that replaced the first still counts as a second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveredEvent {
+    pub id: String,
+    /// The type it was delivered under (aws: the `eventType` message attribute; embedded:
+    /// the row's kind), which subscribers filter on without reading the body.
+    pub event_type: String,
+    pub event: OrderEvent,
+}
+
+/// An alarm as an operator received it (`id` as in [`DeliveredEvent`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveredAlarm {
+    pub id: String,
+    pub alarm: Alarm,
+}
+
+/// What a notifier delivered, seen from outside the adapter: embedded, the rows it wrote to
+/// its database file; aws, SQS queues subscribed to the events and the alarms topics. The
+/// adapter's own `recent_*` would let a notifier vouch for itself.
+#[async_trait::async_trait]
+pub trait DeliveryProbe: Send + Sync {
+    /// Every event delivered since the probe was made, oldest first.
+    async fn events(&self) -> Vec<DeliveredEvent>;
+    /// Every alarm delivered since the probe was made, oldest first.
+    async fn alarms(&self) -> Vec<DeliveredAlarm>;
+    /// The adapter lists what it published (`recent_events`, `recent_alarms`); when false,
+    /// the contract says both lists are empty.
+    fn keeps_history(&self) -> bool;
+}
+
 /// A completed order's event for a fresh order id.
 pub fn sample_event() -> OrderEvent {
     let order_id = OrderId::generate().to_string();
@@ -949,41 +1039,232 @@ pub fn sample_event() -> OrderEvent {
     }
 }
 
-pub async fn notifier_records_each_event_once(n: &dyn Notifier) {
-    let event = sample_event();
-    // The worker's first publish skips the duplicate check; later ones must still drop it.
-    n.publish_new(&event).await.unwrap();
-    n.publish(&event).await.unwrap();
-    n.publish(&event).await.unwrap();
+/// A failed order's event for a fresh order id.
+fn failed_event() -> OrderEvent {
+    let order_id = OrderId::generate().to_string();
+    OrderEvent {
+        event_id: format!("{order_id}:OrderFailed"),
+        event_type: EventType::OrderFailed,
+        order_id,
+        customer_id: "c".into(),
+        customer_email: "c@example.com".into(),
+        status: "FAILED".into(),
+        failure_reason: Some(FailureReason::OutOfStock.as_str().to_owned()),
+        total: Money::new(250, Currency::USD),
+        receipt_key: None,
+        occurred_at: Utc::now(),
+    }
+}
+
+/// Each event and alarm reaches its subscribers once, as sent, under its own type, however
+/// often it is published or raised again; the adapter's own record (where it keeps one)
+/// agrees.
+pub async fn notifier_delivers_each_event_and_alarm_once(
+    n: &dyn Notifier,
+    probe: &dyn DeliveryProbe,
+) {
+    let completed = sample_event();
+    let failed = failed_event();
     let alarm = Alarm {
         alarm_id: unique("alarm"),
         subject: "DLQ".into(),
         message: "1 message".into(),
         raised_at: Utc::now(),
     };
+    // The worker's first publish skips the duplicate check; later ones must still drop it.
+    n.publish_new(&completed).await.unwrap();
+    n.publish(&failed).await.unwrap();
     n.raise_alarm(&alarm).await.unwrap();
+
+    let events = probe.events().await;
+    for sent in [&completed, &failed] {
+        let got: Vec<_> = events
+            .iter()
+            .filter(|d| d.event.event_id == sent.event_id)
+            .collect();
+        assert_eq!(got.len(), 1, "{} delivered once: {events:?}", sent.event_id);
+        assert_eq!(&got[0].event, sent, "delivered as sent");
+        assert_eq!(got[0].event_type, sent.event_type.as_str());
+        assert_eq!(got[0].event.order_id, sent.order_id);
+    }
+    assert_eq!(events.len(), 2, "nothing else delivered: {events:?}");
+    let alarms = probe.alarms().await;
+    assert_eq!(alarms.len(), 1, "the alarm delivered once: {alarms:?}");
+    assert_eq!(alarms[0].alarm, alarm, "delivered as raised");
+
+    // Sent again (a retried worker step, the DLQ monitor's next look): nothing new arrives,
+    // and what arrived is not replaced.
+    n.publish(&completed).await.unwrap();
+    n.publish(&completed).await.unwrap();
+    n.publish(&failed).await.unwrap();
     n.raise_alarm(&alarm).await.unwrap();
-    let events = n.recent_events(50).await.unwrap();
-    let alarms = n.recent_alarms(50).await.unwrap();
-    if !events.is_empty() {
+    assert_eq!(probe.events().await, events, "no event delivered twice");
+    assert_eq!(probe.alarms().await, alarms, "no alarm delivered twice");
+
+    let recent_events = n.recent_events(50).await.unwrap();
+    let recent_alarms = n.recent_alarms(50).await.unwrap();
+    if probe.keeps_history() {
         assert_eq!(
-            events
-                .iter()
-                .filter(|e| e.event_id == event.event_id)
-                .count(),
-            1
+            recent_events,
+            [failed, completed],
+            "each once, newest first"
         );
-        assert_eq!(events[0], event);
-    }
-    if !alarms.is_empty() {
+        assert_eq!(recent_alarms, [alarm]);
+    } else {
         assert_eq!(
-            alarms
-                .iter()
-                .filter(|a| a.alarm_id == alarm.alarm_id)
-                .count(),
-            1
+            recent_events,
+            [],
+            "a notifier without a record lists nothing"
         );
+        assert_eq!(recent_alarms, []);
     }
+}
+
+// ---------------------------------------------------------------- mailer
+
+/// An e-mail as a mailer delivered it: `id` as in [`DeliveredEvent`]; its recipients as the
+/// backend addressed it (SES: the envelope; embedded: the `To:` header) and its MIME text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentMail {
+    pub id: String,
+    pub recipients: Vec<String>,
+    pub mime: String,
+}
+
+/// What a mailer sent, seen from outside the adapter: embedded, the `.eml` files in the
+/// data dir; aws, the e-mails the emulator's SES accepted.
+#[async_trait::async_trait]
+pub trait MailProbe: Send + Sync {
+    /// Every e-mail sent since the probe was made from the fixture's sender.
+    async fn sent(&self) -> Vec<SentMail>;
+}
+
+/// A mailer under test, the sender it may send from (SES: a verified identity) and what
+/// sees its mail.
+pub struct MailFixture {
+    pub mailer: Arc<dyn crate::ports::Mailer>,
+    pub from: String,
+    pub probe: Box<dyn MailProbe>,
+}
+
+/// The value of header `name` in a MIME entity's header block.
+fn mime_header<'a>(entity: &'a str, name: &str) -> Option<&'a str> {
+    let head = entity.split("\r\n\r\n").next()?;
+    head.split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(": ")?;
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+/// The parts of a multipart MIME message: (header block and body) each.
+fn mime_parts(mime: &str) -> Vec<(&str, &str)> {
+    let Some(boundary) = mime_header(mime, "Content-Type")
+        .and_then(|v| v.split_once("boundary=\""))
+        .and_then(|(_, b)| b.split_once('"'))
+        .map(|(b, _)| b)
+    else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{boundary}");
+    mime.split(delimiter.as_str())
+        .skip(1)
+        .filter(|p| !p.starts_with("--"))
+        .filter_map(|p| p.trim_start_matches("\r\n").split_once("\r\n\r\n"))
+        .collect()
+}
+
+fn base64_body(body: &str) -> Vec<u8> {
+    use base64::Engine;
+    let joined: String = body.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(joined)
+        .expect("a base64 body")
+}
+
+/// Each message (by key) is sent once however often it is sent, to its recipient alone,
+/// with its sender, subject and text, and with its attachment exactly when it has one.
+pub async fn mailer_sends_each_key_once(f: &MailFixture) {
+    let order = OrderId::generate();
+    let pdf: Vec<u8> = b"%PDF-1.3\n%\xe2\xe3\xcf\xd3\n"
+        .iter()
+        .copied()
+        .chain((0..300u32).map(|i| (i.wrapping_mul(151) % 256) as u8))
+        .collect();
+    let recipient = |kind: &str| {
+        format!(
+            "{kind}-{}@example.com",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    };
+    let confirmation = crate::domain::mail::MailMessage {
+        key: format!("{order}:confirmation"),
+        from: f.from.clone(),
+        to: recipient("confirmation"),
+        subject: format!("Shop: your order {order} is confirmed"),
+        text: "Thank you for your order.\n".into(),
+        attachment: Some((format!("receipt-{order}.pdf"), pdf.clone())),
+    };
+    let failure = crate::domain::mail::MailMessage {
+        key: format!("{}:failure", OrderId::generate()),
+        from: f.from.clone(),
+        to: recipient("failure"),
+        subject: "Shop: we could not complete your order".into(),
+        text: "We are sorry.\n".into(),
+        attachment: None,
+    };
+    f.mailer.send(&confirmation).await.unwrap();
+    f.mailer.send(&failure).await.unwrap();
+
+    let sent = f.probe.sent().await;
+    assert_eq!(sent.len(), 2, "one e-mail per message: {sent:?}");
+    for m in [&confirmation, &failure] {
+        let got: Vec<_> = sent
+            .iter()
+            .filter(|s| s.recipients.contains(&m.to))
+            .collect();
+        assert_eq!(got.len(), 1, "{} sent once: {sent:?}", m.key);
+        let mail = got[0];
+        assert_eq!(
+            mail.recipients,
+            std::slice::from_ref(&m.to),
+            "to its recipient alone"
+        );
+        assert_eq!(mime_header(&mail.mime, "To"), Some(m.to.as_str()));
+        assert_eq!(mime_header(&mail.mime, "From"), Some(m.from.as_str()));
+        assert_eq!(mime_header(&mail.mime, "Subject"), Some(m.subject.as_str()));
+        let parts = mime_parts(&mail.mime);
+        let text = parts
+            .iter()
+            .find(|(h, _)| {
+                mime_header(h, "Content-Type").is_some_and(|v| v.starts_with("text/plain"))
+            })
+            .unwrap_or_else(|| panic!("a text part: {}", mail.mime));
+        assert_eq!(base64_body(text.1), m.text.as_bytes());
+        let attachments: Vec<_> = parts
+            .iter()
+            .filter(|(h, _)| {
+                mime_header(h, "Content-Disposition").is_some_and(|v| v.starts_with("attachment"))
+            })
+            .collect();
+        match &m.attachment {
+            Some((name, bytes)) => {
+                assert_eq!(attachments.len(), 1, "the attachment: {}", mail.mime);
+                let (head, body) = attachments[0];
+                assert_eq!(
+                    mime_header(head, "Content-Disposition"),
+                    Some(format!("attachment; filename=\"{name}\"").as_str())
+                );
+                assert_eq!(&base64_body(body), bytes, "the attachment's bytes");
+            }
+            None => assert!(attachments.is_empty(), "no attachment: {}", mail.mime),
+        }
+    }
+
+    // Sent again (a redelivered queue message): nothing new goes out, nothing is replaced.
+    f.mailer.send(&confirmation).await.unwrap();
+    f.mailer.send(&confirmation).await.unwrap();
+    f.mailer.send(&failure).await.unwrap();
+    assert_eq!(f.probe.sent().await, sent, "no e-mail sent twice");
 }
 
 /// Processes sharing a backend (`first`, `second`: the port opened twice on it) hold the same

@@ -214,15 +214,19 @@ mod tests {
             line.contains(id.as_str()) && line.contains("retries exhausted"),
             "{line}"
         );
+        // A reason unlike the order column's "(undecodable)" (the body is not an order), so
+        // finding it proves the reason column is printed.
         let poison = describe(&DeadLetter {
             message_id: "m2".into(),
             body: "garbage".into(),
             receive_count: 1,
-            reason: Some("undecodable".into()),
+            reason: Some("bad json at line 1".into()),
         });
+        assert!(poison.starts_with("m2 "), "{poison}");
+        assert!(poison.contains(" (undecodable) "), "{poison}");
         assert!(
-            poison.contains("(undecodable)") && poison.contains("undecodable"),
-            "{poison}"
+            poison.ends_with("  bad json at line 1"),
+            "the reason, last: {poison}"
         );
     }
 

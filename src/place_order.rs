@@ -694,8 +694,12 @@ mod tests {
     }
 
     #[test]
-    fn sha256_is_hex() {
-        // FIPS 180-2 test vector.
+    fn sha256_hex_matches_the_published_test_vectors() {
+        // FIPS 180-2 / NIST CSRC examples: the empty message and "abc".
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

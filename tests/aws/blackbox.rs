@@ -43,7 +43,7 @@ fn orderflow(args: &[&str], env: &[(&str, String)], log: &Path) -> Command {
 }
 
 /// Everything delivered to a subscription queue so far (SNS JSON envelopes).
-async fn drain(sdk: &aws_config::SdkConfig, url: &str) -> Vec<Value> {
+pub(crate) async fn drain(sdk: &aws_config::SdkConfig, url: &str) -> Vec<Value> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut out = Vec::new();
     loop {

@@ -6,13 +6,13 @@ mod economy;
 mod moto;
 mod once;
 mod outage;
+mod probes;
 
 use moto::moto;
-use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames, SqsQueue};
+use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames};
 use orderflow::app::Services;
 use orderflow::config::AwsSettings;
 use orderflow::conformance as c;
-use std::sync::Arc;
 use std::time::Duration;
 
 const VISIBILITY_SECS: u64 = 1;
@@ -68,58 +68,51 @@ pub async fn subscribe(sdk: &aws_config::SdkConfig, topic: &str, name: &str) -> 
     url
 }
 
-async fn queue() -> Option<c::QueueFixture> {
-    let (_, s, _) = fresh().await?;
-    Some(c::QueueFixture {
-        queue: s.queue,
-        visibility: Duration::from_secs(VISIBILITY_SECS),
+/// Fresh resources for the conformance suite, with customer e-mail on (a verified sender of
+/// its own) and subscribers on both topics.
+async fn adapters() -> Option<c::Adapters> {
+    let m = moto().await?;
+    let sdk = m.sdk().await;
+    let prefix = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let from = format!("{prefix}@example.com");
+    let base = AwsSettings {
+        email_from: Some(from.clone()),
+        ..m.base_settings()
+    };
+    let names = BootstrapNames {
+        prefix,
         max_receive_count: MAX_RECEIVES,
+        visibility_timeout_secs: VISIBILITY_SECS,
+    };
+    let settings = bootstrap(&sdk, &base, &names)
+        .await
+        .expect("bootstrap on the emulator");
+    let deliveries = probes::Subscribers::subscribe(&sdk, &settings).await;
+    let s = services_with(&sdk, &settings);
+    Some(c::Adapters {
+        queue: c::QueueFixture {
+            queue: s.queue,
+            visibility: Duration::from_secs(VISIBILITY_SECS),
+            max_receive_count: MAX_RECEIVES,
+        },
+        store: s.store,
+        receipts: s.receipts,
+        notifier: s.notifier,
+        deliveries: Box::new(deliveries),
+        mail: c::MailFixture {
+            mailer: s.mailer,
+            from: from.clone(),
+            probe: Box::new(probes::SesOutbox {
+                endpoint: m.endpoint.clone(),
+                from,
+            }),
+        },
+        payments: s.payments,
+        keep: Box::new(()),
     })
 }
 
-macro_rules! conformance {
-    ($($name:ident: |$s:ident| $body:expr;)*) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(($s, _sdk)) = fresh().await.map(|(_, s, sdk)| (s, sdk)) else { return };
-            $body;
-        }
-    )*};
-}
-
-macro_rules! queue_conformance {
-    ($($name:ident),*) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(f) = queue().await else { return };
-            c::$name(&f).await;
-        }
-    )*};
-}
-
-queue_conformance!(
-    queue_send_receive_delete,
-    queue_visibility_timeout_redelivers,
-    queue_dead_letters_after_max_receives,
-    queue_extend_visibility,
-    queue_explicit_dead_letter_and_redrive,
-    queue_long_poll_wakes_on_send,
-    queue_batches
-);
-
-conformance! {
-    store_orders_and_conditional_updates: |s| c::store_orders_and_conditional_updates(s.store.as_ref()).await;
-    store_concurrent_transitions_have_one_winner: |s| c::store_concurrent_transitions_have_one_winner(s.store.clone()).await;
-    store_lists_orders_newest_first: |s| c::store_lists_orders_newest_first(s.store.as_ref()).await;
-    store_reservations_are_atomic_and_idempotent: |s| c::store_reservations_are_atomic_and_idempotent(s.store.as_ref()).await;
-    store_idempotency_records: |s| c::store_idempotency_records(s.store.clone()).await;
-    store_keyed_insert: |s| c::store_keyed_insert(s.store.clone()).await;
-    store_records_compare_and_set: |s| c::store_records_compare_and_set(s.store.clone()).await;
-    store_invoice_holds_never_exceed_their_cap: |s| c::store_invoice_holds_never_exceed_their_cap(s.store.clone()).await;
-    receipts_roundtrip: |s| c::receipts_roundtrip(s.receipts.as_ref()).await;
-    notifier_records_each_event_once: |s| c::notifier_records_each_event_once(s.notifier.as_ref()).await;
-    payments_charge_once_per_key: |s| c::payments_charge_once_per_key(s.payments.as_ref()).await;
-}
+orderflow::conformance_suite!(adapters);
 
 /// Two processes on one stack unwrap the same data key (the first generated it with KMS and
 /// stored it wrapped); another stack has its own. The state table holds only ciphertext.
@@ -195,41 +188,6 @@ async fn receipts_are_typed_and_encrypted() {
         Some("AES256")
     );
     assert_eq!(s.receipts.get(&key).await.unwrap(), b"%PDF-1.3 test");
-}
-
-/// Events reach an SQS queue subscribed to the topic once, with the eventType attribute.
-#[tokio::test]
-async fn events_reach_subscribers_once() {
-    let Some((settings, s, sdk)) = fresh().await else {
-        return;
-    };
-    let sub_url = subscribe(
-        &sdk,
-        &settings.events_topic_arn,
-        &format!("sub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-    )
-    .await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    c::notifier_records_each_event_once(s.notifier.as_ref()).await;
-    let sub = SqsQueue::new(sqs, sub_url.clone(), sub_url);
-    let mut got = Vec::new();
-    for _ in 0..3 {
-        got.extend(
-            orderflow::ports::OrderQueue::receive(&sub, 10, Duration::from_secs(1))
-                .await
-                .unwrap(),
-        );
-    }
-    assert_eq!(got.len(), 1, "published once: {got:?}");
-    let envelope: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!(
-        envelope["MessageAttributes"]["eventType"]["Value"],
-        "OrderCompleted"
-    );
-    let event: serde_json::Value =
-        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-    assert_eq!(event["customerEmail"], "c@example.com");
-    let _ = Arc::new(());
 }
 
 /// `orderflow bootstrap` with `ORDERFLOW__BACKEND=aws` set (as on an instance) creates the
