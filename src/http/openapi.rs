@@ -3,58 +3,11 @@
 //! that real answers match it.
 
 use super::errors::ErrorResponse;
-use super::views::ShippingAddressView;
 use actix_web::http::header;
 use actix_web::HttpResponse;
-use serde::Serialize;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// The body of `POST /api/orders` (parsed by hand in `input.rs`, which names the field at
-/// fault; this type only documents it).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PlaceOrderRequest {
-    /// 1 to 128 visible ASCII characters.
-    #[schema(min_length = 1, max_length = 128, example = "cust-42")]
-    pub customer_id: String,
-    #[schema(max_length = 254, example = "ann@example.com")]
-    pub customer_email: String,
-    /// 1 to 50 lines, each product at most once.
-    #[schema(min_items = 1, max_items = 50)]
-    pub items: Vec<OrderItemRequest>,
-    pub shipping_address: Option<ShippingAddressView>,
-    /// Without a card, the simulated gateway charges a default test card.
-    pub payment: Option<PaymentRequest>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OrderItemRequest {
-    #[schema(example = "sku-mug")]
-    pub product_id: String,
-    #[schema(minimum = 1, maximum = 1000)]
-    pub quantity: u32,
-    /// The unit price the shopper saw (decimal). If the catalog price differs, the order is
-    /// refused with 409 `PRICE_CHANGED` instead of charging a surprise.
-    #[schema(example = "12.50")]
-    pub price: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PaymentRequest {
-    /// 12 to 19 digits (spaces and dashes allowed); only a token and the last four are kept.
-    /// `4000000000000002` is always declined by the simulated gateway.
-    #[schema(example = "4242424242424242")]
-    pub card_number: String,
-}
-
-/// A PDF document.
-#[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
-pub struct Pdf(#[allow(dead_code)] Vec<u8>);
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 

@@ -103,7 +103,7 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
     post,
     path = "/api/orders",
     tag = "orders",
-    request_body = super::openapi::PlaceOrderRequest,
+    request_body = super::views::PlaceOrderRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`) and never a second order."),
     ),
@@ -277,7 +277,7 @@ pub(super) async fn record_invoice_payment(
     path = "/api/orders/{order_id}/payment",
     tag = "orders",
     params(("order_id" = String, Path, description = "The order id")),
-    request_body(content = RecordPaymentRequest, content_type = "application/json"),
+    request_body(content = super::views::RecordPaymentRequest, content_type = "application/json"),
     security(("admin_key" = [])),
     responses(
         (status = 202, description = "Payment recorded; the worker completes the order shortly", body = OrderView),
@@ -318,14 +318,6 @@ pub async fn record_payment(
     } else {
         HttpResponse::Ok().json(view)
     })
-}
-
-/// The body of `POST /api/orders/{order_id}/payment`.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct RecordPaymentRequest {
-    /// The payment's reference as the shop books it (a bank transfer's, a cheque number).
-    #[schema(min_length = 1, max_length = 200)]
-    pub reference: String,
 }
 
 /// The order named by the path's `{order_id}`; the same 404 when the id is malformed or
@@ -481,7 +473,7 @@ pub async fn list_orders(
     params(("order_id" = String, Path, description = "The order id")),
     security(("order_token" = []), ("admin_key" = [])),
     responses(
-        (status = 200, description = "The PDF receipt", content_type = "application/pdf", body = super::openapi::Pdf,
+        (status = 200, description = "The PDF receipt", content_type = "application/pdf", body = super::views::Pdf,
             headers(
                 ("Content-Disposition" = String, description = "`inline; filename=\"receipt-{orderId}.pdf\"`"),
                 ("Cache-Control" = String, description = "`private, no-store`"),

@@ -93,6 +93,14 @@ async fn the_order_request_schema_accepts_what_the_server_accepts_and_rejects_wh
     let mut no_items = good.clone();
     no_items["items"] = json!([]);
     bad_cases.push(no_items);
+    // The document and the parser agree on the largest quantity.
+    let mut most = good.clone();
+    most["items"][0]["quantity"] = json!(orderflow::domain::Quantity::MAX);
+    c.validate(&schema, &most)
+        .expect("the largest quantity the server takes is documented");
+    let mut too_many = good.clone();
+    too_many["items"][0]["quantity"] = json!(orderflow::domain::Quantity::MAX + 1);
+    bad_cases.push(too_many);
     for bad in bad_cases {
         assert!(
             c.validate(&schema, &bad).is_err(),
