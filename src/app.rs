@@ -1,28 +1,12 @@
-//! Wiring: picks the adapter family from config and hands out the ports as trait objects.
+//! The composition root: picks the adapter family from config (each family builds the
+//! bundle of ports, [`Services`], with its own `services` constructor) and seeds the catalog
+//! for the roles that price orders.
 
-use crate::adapters::embedded::{
-    EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, EmlMailer, FileKeyRing, FileReceiptStore,
-    SimulatedGateway,
-};
 use crate::config::{Backend, Settings};
-use crate::ports::{
-    KeyRing, Mailer, Notifier, OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore,
-};
+use crate::ports::PortError;
+pub use crate::ports::Services;
 use anyhow::Context;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// The ports the core talks to, whichever family implements them.
-#[derive(Clone)]
-pub struct Services {
-    pub queue: Arc<dyn OrderQueue>,
-    pub store: Arc<dyn OrderStore>,
-    pub receipts: Arc<dyn ReceiptStore>,
-    pub notifier: Arc<dyn Notifier>,
-    pub payments: Arc<dyn PaymentGateway>,
-    pub mailer: Arc<dyn Mailer>,
-    pub keys: Arc<dyn KeyRing>,
-}
 
 impl Services {
     /// Opens the configured backend and seeds the product catalog: what `serve` and `dev`
@@ -43,7 +27,9 @@ impl Services {
     /// Opens the configured backend without touching the catalog (`worker`, `dlq`).
     pub async fn open(settings: &Settings) -> anyhow::Result<Services> {
         Ok(match settings.backend {
-            Backend::Embedded => Self::embedded(settings)?,
+            Backend::Embedded => {
+                crate::adapters::embedded::services(&settings.embedded, &settings.worker)?
+            }
             Backend::Aws => crate::adapters::aws::services(&settings.aws).await,
         })
     }
@@ -63,25 +49,6 @@ impl Services {
             tracing::info!(added, "seeded the product catalog");
         }
         Ok(added)
-    }
-
-    fn embedded(settings: &Settings) -> anyhow::Result<Services> {
-        let dir = &settings.embedded.data_dir;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating embedded.data_dir {}", dir.display()))?;
-        Ok(Services {
-            queue: Arc::new(EmbeddedQueue::open(
-                &dir.join("queue.sqlite3"),
-                Duration::from_secs(settings.worker.visibility_timeout_secs),
-                settings.worker.max_receive_count,
-            )?),
-            store: Arc::new(EmbeddedStore::open(&dir.join("store.sqlite3"))?),
-            receipts: Arc::new(FileReceiptStore::open(dir)?),
-            notifier: Arc::new(EmbeddedNotifier::open(&dir.join("notifier.sqlite3"))?),
-            payments: Arc::new(SimulatedGateway::open(&dir.join("payments.sqlite3"))?),
-            mailer: Arc::new(EmlMailer::open(dir)?),
-            keys: Arc::new(FileKeyRing::open(dir)?),
-        })
     }
 }
 

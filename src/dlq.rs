@@ -10,8 +10,8 @@
 //! records each once. While an episode is open every poll re-asserts its alarm (a no-op once
 //! recorded), so a crash between the transition and the publish loses nothing.
 
-use crate::app::Services;
 use crate::domain::OrderId;
+use crate::ports::Services;
 use crate::ports::{Alarm, DeadLetter, OrderMessage, PortResult};
 use chrono::Utc;
 use std::sync::Arc;

@@ -2,10 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use futures_util::FutureExt;
-use orderflow::app::Services;
 use orderflow::config::Settings;
 use orderflow::dlq::DlqMonitor;
 use orderflow::http::Application;
+use orderflow::ports::Services;
 use orderflow::worker::Worker;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -10,13 +10,13 @@
 //! goes through `idempotency_begin`, which says whether to replay, wait, refuse (another body
 //! under the key), or take over what an earlier holder of the key left unfinished.
 
-use crate::app::Services;
 use crate::config::OrderSettings;
 use crate::domain::order::OrderError;
 use crate::domain::{
     CardNumber, CustomerId, Email, IdempotencyKey, Money, NewOrder, Order, OrderId, OrderStatus,
     PricedLine, Product, ProductId, Quantity, ShippingAddress,
 };
+use crate::ports::Services;
 use crate::ports::{
     DataKey, IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, OrderStore, PortError,
     PortResult, StoredResponse,

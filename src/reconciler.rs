@@ -11,8 +11,8 @@
 //! back. The order changes only in the worker, so the message, not this pass, is what makes
 //! the step happen exactly once.
 
-use crate::app::Services;
 use crate::domain::OrderStatus;
+use crate::ports::Services;
 use crate::ports::{OrderMessage, PortError, PortResult};
 use chrono::Utc;
 use std::sync::Arc;

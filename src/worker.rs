@@ -15,10 +15,10 @@
 //! - the receipt is rendered only if it is not already stored;
 //! - order events carry a deterministic id, recorded once by the notifier.
 
-use crate::app::Services;
 use crate::config::WorkerSettings;
 use crate::domain::receipt::{receipt_key, Receipt};
 use crate::domain::{FailureReason, InvoicePayment, Order, OrderId, OrderStatus};
+use crate::ports::Services;
 use crate::ports::{
     ChargeOutcome, ChargeRequest, Delivery, EventType, OrderEvent, OrderMessage, PortError,
     Reservation,

@@ -1,5 +1,5 @@
 //! Adapter families implementing the ports, picked from config at start-up by
-//! [`crate::app::Services`]: `embedded` (the default: local, durable, no AWS account) and
+//! [`crate::ports::Services`]: `embedded` (the default: local, durable, no AWS account) and
 //! `aws` (the SDK clients). Both pass the same conformance suite.
 
 pub mod aws;

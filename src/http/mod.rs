@@ -17,8 +17,8 @@ pub use auth::constant_time_eq;
 pub use errors::ApiError;
 pub use limits::client_ip;
 
-use crate::app::Services;
 use crate::config::Settings;
+use crate::ports::Services;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};

@@ -12,6 +12,8 @@ pub mod queue;
 pub mod receipts;
 pub mod store;
 
+use std::sync::Arc;
+
 pub use keys::{DataKey, KeyRing};
 pub use mailer::Mailer;
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
@@ -22,6 +24,18 @@ pub use store::{
     IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing, OrderStore, Reservation,
     StoredResponse,
 };
+
+/// The ports the core talks to, whichever family implements them.
+#[derive(Clone)]
+pub struct Services {
+    pub queue: Arc<dyn OrderQueue>,
+    pub store: Arc<dyn OrderStore>,
+    pub receipts: Arc<dyn ReceiptStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub payments: Arc<dyn PaymentGateway>,
+    pub mailer: Arc<dyn Mailer>,
+    pub keys: Arc<dyn KeyRing>,
+}
 
 /// The shared error vocabulary of all ports.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
 //! Test harness: starts Orderflow (server + worker) in-process on port 0 with a fresh data dir.
 
-use orderflow::app::Services;
 use orderflow::config::Settings;
 use orderflow::http::Application;
+use orderflow::ports::Services;
 use orderflow::worker::Worker;
 use serde_json::{json, Value};
 use std::sync::{Arc, LazyLock};

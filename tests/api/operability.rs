@@ -153,7 +153,7 @@ async fn metrics_need_the_admin_key_or_move_to_their_own_listener() {
         data.path(),
         &[("ORDERFLOW__METRICS__ADDR", "127.0.0.1:0")],
     ));
-    let services = orderflow::app::Services::from_settings(&settings)
+    let services = orderflow::ports::Services::from_settings(&settings)
         .await
         .unwrap();
     let separate = orderflow::http::Application::build(settings, services).unwrap();

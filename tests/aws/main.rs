@@ -10,9 +10,9 @@ mod probes;
 
 use moto::moto;
 use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames};
-use orderflow::app::Services;
 use orderflow::config::AwsSettings;
 use orderflow::conformance as c;
+use orderflow::ports::Services;
 use std::time::Duration;
 
 const VISIBILITY_SECS: u64 = 1;

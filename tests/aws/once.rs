@@ -5,10 +5,10 @@ use crate::moto::moto;
 use crate::{MAX_RECEIVES, VISIBILITY_SECS};
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames};
-use orderflow::app::Services;
 use orderflow::config::AwsSettings;
 use orderflow::domain::mail::MailMessage;
 use orderflow::domain::OrderId;
+use orderflow::ports::Services;
 use orderflow::ports::{OrderEvent, PortError};
 use std::time::{Duration, Instant};
 

@@ -137,12 +137,12 @@ fn s3_client_counted(
 }
 
 /// The five ports on AWS, sharing one SDK config from the default provider chain.
-pub async fn services(settings: &AwsSettings) -> crate::app::Services {
+pub async fn services(settings: &AwsSettings) -> crate::ports::Services {
     services_with(&sdk_config(settings).await, settings)
 }
 
 /// The ports on AWS with a given SDK config (tests pass emulator credentials).
-pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::app::Services {
+pub fn services_with(sdk: &SdkConfig, settings: &AwsSettings) -> crate::ports::Services {
     services_counted(sdk, settings, None)
 }
 
@@ -151,7 +151,7 @@ pub fn services_counted(
     sdk: &SdkConfig,
     settings: &AwsSettings,
     counter: Option<RequestCounter>,
-) -> crate::app::Services {
+) -> crate::ports::Services {
     use std::sync::Arc;
     macro_rules! client {
         ($krate:ident) => {{
@@ -170,7 +170,7 @@ pub fn services_counted(
         Duration::from_millis(settings.operation_timeout_ms.saturating_mul(2)),
     );
     let s3 = s3_client_counted(sdk, settings, counter.as_ref());
-    crate::app::Services {
+    crate::ports::Services {
         queue: Arc::new(SqsQueue::new(
             client!(aws_sdk_sqs),
             settings.queue_url.clone(),
