@@ -27,6 +27,29 @@ use base64::Engine;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Whether a DynamoDB write failed because its condition did not hold (the one answer every
+/// conditional write here turns into `AlreadyExists`, `Precondition` or "someone else won").
+pub(super) trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+macro_rules! condition_failed_for {
+    ($($error:ty),*) => {$(
+        impl<R> ConditionFailed for aws_sdk_dynamodb::error::SdkError<$error, R> {
+            fn condition_failed(&self) -> bool {
+                self.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+            }
+        }
+    )*};
+}
+
+condition_failed_for!(
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError
+);
+
 type Item = HashMap<String, AttributeValue>;
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -242,9 +265,7 @@ impl OrderStore for DynamoStore {
                 .await;
             match res {
                 Ok(_) => inserted += 1,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) if e.condition_failed() => {}
                 Err(e) => return Err(sdk_err("dynamodb PutItem (product)", e)),
             }
         }
@@ -308,15 +329,10 @@ impl OrderStore for DynamoStore {
                 .await
             {
                 Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    Err(PortError::AlreadyExists(format!(
-                        "order {}",
-                        order.order_id
-                    )))
-                }
+                Err(e) if e.condition_failed() => Err(PortError::AlreadyExists(format!(
+                    "order {}",
+                    order.order_id
+                ))),
                 Err(e) => Err(sdk_err("dynamodb PutItem (order)", e)),
             };
         };
@@ -442,18 +458,13 @@ impl OrderStore for DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                match self.get_order(&order.order_id).await? {
-                    None => Err(PortError::NotFound(format!("order {}", order.order_id))),
-                    Some(current) => Err(PortError::Precondition(format!(
-                        "order {} is {}, expected {expected}",
-                        order.order_id, current.status
-                    ))),
-                }
-            }
+            Err(e) if e.condition_failed() => match self.get_order(&order.order_id).await? {
+                None => Err(PortError::NotFound(format!("order {}", order.order_id))),
+                Some(current) => Err(PortError::Precondition(format!(
+                    "order {} is {}, expected {expected}",
+                    order.order_id, current.status
+                ))),
+            },
             Err(e) => Err(sdk_err("dynamodb PutItem (order update)", e)),
         }
     }
@@ -657,10 +668,7 @@ impl OrderStore for DynamoStore {
             .await;
         let existing = match created {
             Ok(_) => return Ok(IdempotencyBegin::Started),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.condition_failed() => {
                 let old = match e.into_service_error() {
                     aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
@@ -717,12 +725,7 @@ impl OrderStore for DynamoStore {
                 response,
                 completed,
             })),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(IdempotencyBegin::InFlight)
-            }
+            Err(e) if e.condition_failed() => Ok(IdempotencyBegin::InFlight),
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency lease)", e)),
         }
     }
@@ -748,14 +751,9 @@ impl OrderStore for DynamoStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(PortError::Precondition(format!(
-                    "idempotency record {key} is not held by this request"
-                )))
-            }
+            Err(e) if e.condition_failed() => Err(PortError::Precondition(format!(
+                "idempotency record {key} is not held by this request"
+            ))),
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency complete)", e)),
         }
     }
@@ -775,12 +773,7 @@ impl OrderStore for DynamoStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.condition_failed() => Ok(()),
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency release)", e)),
         }
     }
@@ -810,12 +803,7 @@ impl OrderStore for DynamoStore {
         };
         match put.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.condition_failed() => Ok(false),
             Err(e) => Err(sdk_err("dynamodb PutItem (record)", e)),
         }
     }
@@ -873,10 +861,7 @@ impl PaymentGateway for DynamoGateway {
         };
         match put.send().await {
             Ok(_) => Ok(outcome),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.condition_failed() => {
                 let old = match e.into_service_error() {
                     aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
