@@ -52,6 +52,7 @@ SAMPLE = {
     "lifecycle_hook_name": "orderflow-drain",
     "cors_allowed_origins": '["https://shop.example.com"]',
     "stuck_after_secs": 300,
+    "invoice_hold_secs": 259200,
     "invoice_customers": '["acme-ltd"]',
     "serve_dropin_dir": "/etc/systemd/system/orderflow-serve.service.d",
     "drain_secs": 55,
