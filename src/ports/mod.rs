@@ -21,8 +21,8 @@ pub use payment::{ChargeOutcome, ChargeRequest, PaymentGateway};
 pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};
 pub use receipts::ReceiptStore;
 pub use store::{
-    IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing, OrderStore, Reservation,
-    StoredResponse,
+    Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing, OrderStore,
+    Reservation, StoredResponse,
 };
 
 /// The ports the core talks to, whichever family implements them.

@@ -36,6 +36,42 @@ pub struct IdempotencyRecord {
     pub completed: bool,
 }
 
+/// A live idempotency record as an adapter read it: what [`LiveRecord::decide`] needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRecord {
+    pub record: IdempotencyRecord,
+    /// Until when (Unix ms) the current holder's lease runs.
+    pub locked_until_ms: i64,
+}
+
+/// What a live record says to a request; `TakeOver`: the lease ran out, so the caller takes
+/// it (atomically, if still the same lease) and gets [`IdempotencyBegin::Resumed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Mismatch,
+    Completed(StoredResponse),
+    InFlight,
+    TakeOver,
+}
+
+impl LiveRecord {
+    /// The idempotency decision, the same for every family (`idempotency_begin`'s contract):
+    /// another fingerprint is a mismatch; a finished record with its response is replayed; a
+    /// lease still running means in flight; else the caller takes over.
+    pub fn decide(&self, fingerprint: &str, now_ms: i64) -> Decision {
+        match &self.record {
+            r if r.fingerprint != fingerprint => Decision::Mismatch,
+            IdempotencyRecord {
+                completed: true,
+                response: Some(resp),
+                ..
+            } => Decision::Completed(resp.clone()),
+            _ if self.locked_until_ms > now_ms => Decision::InFlight,
+            _ => Decision::TakeOver,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyBegin {
     /// The key was new: the caller holds its lease and does the work.
@@ -159,4 +195,46 @@ pub trait OrderStore: Send + Sync + 'static {
     /// racing from the same version exactly one wins: the DLQ alarm uses this to raise one
     /// alarm per episode across a fleet.
     async fn cas_record(&self, name: &str, expected: Option<u64>, value: &str) -> PortResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(completed: bool, response: bool, locked_until_ms: i64) -> LiveRecord {
+        LiveRecord {
+            record: IdempotencyRecord {
+                fingerprint: "fp".into(),
+                order_id: None,
+                response: response.then(|| StoredResponse {
+                    status: 201,
+                    body: "{}".into(),
+                    location: None,
+                }),
+                completed,
+            },
+            locked_until_ms,
+        }
+    }
+
+    #[test]
+    fn the_idempotency_decision() {
+        let now = 1_000;
+        assert_eq!(live(true, true, 0).decide("other", now), Decision::Mismatch);
+        assert!(matches!(
+            live(true, true, now + 5).decide("fp", now),
+            Decision::Completed(_)
+        ));
+        // Finished without a response (cannot be replayed) counts by its lease.
+        assert_eq!(
+            live(true, false, now + 5).decide("fp", now),
+            Decision::InFlight
+        );
+        assert_eq!(
+            live(false, true, now + 5).decide("fp", now),
+            Decision::InFlight
+        );
+        assert_eq!(live(false, true, now).decide("fp", now), Decision::TakeOver);
+        assert_eq!(live(false, false, 0).decide("fp", now), Decision::TakeOver);
+    }
 }

@@ -13,8 +13,9 @@ use crate::domain::{
     CardNumber, Currency, Money, Order, OrderId, OrderStatus, PaymentMethod, Product, ProductId,
 };
 use crate::ports::{
-    ChargeOutcome, ChargeRequest, IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing,
-    OrderStore, PaymentGateway, PortError, PortResult, Reservation, StoredResponse,
+    ChargeOutcome, ChargeRequest, Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord,
+    NewKey, OrderListing, OrderStore, PaymentGateway, PortError, PortResult, Reservation,
+    StoredResponse,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -683,26 +684,33 @@ impl OrderStore for DynamoStore {
             }
             Err(e) => return Err(sdk_err("dynamodb PutItem (idempotency)", e)),
         };
-        if get_s(&existing, "fingerprint") != Some(fingerprint) {
-            return Ok(IdempotencyBegin::Mismatch);
+        let live = LiveRecord {
+            record: IdempotencyRecord {
+                fingerprint: get_s(&existing, "fingerprint")
+                    .unwrap_or_default()
+                    .to_owned(),
+                order_id: get_s(&existing, "orderId")
+                    .map(OrderId::parse)
+                    .transpose()
+                    .map_err(corrupt)?,
+                response: get_s(&existing, "responseJson")
+                    .map(from_json)
+                    .transpose()?,
+                completed: existing
+                    .get("completed")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+            },
+            locked_until_ms: get_n(&existing, "lockedUntil").unwrap_or(0),
+        };
+        match live.decide(fingerprint, now) {
+            Decision::Mismatch => return Ok(IdempotencyBegin::Mismatch),
+            Decision::Completed(r) => return Ok(IdempotencyBegin::Completed(r)),
+            Decision::InFlight => return Ok(IdempotencyBegin::InFlight),
+            Decision::TakeOver => {}
         }
-        let response: Option<StoredResponse> = get_s(&existing, "responseJson")
-            .map(from_json)
-            .transpose()?;
-        let completed = existing
-            .get("completed")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false);
-        if completed {
-            if let Some(r) = response {
-                return Ok(IdempotencyBegin::Completed(r));
-            }
-        }
-        let locked_until = get_n(&existing, "lockedUntil").unwrap_or(0);
-        if locked_until > now {
-            return Ok(IdempotencyBegin::InFlight);
-        }
+        let locked_until = live.locked_until_ms;
         let took = self
             .client
             .update_item()
@@ -716,15 +724,7 @@ impl OrderStore for DynamoStore {
             .send()
             .await;
         match took {
-            Ok(_) => Ok(IdempotencyBegin::Resumed(IdempotencyRecord {
-                fingerprint: fingerprint.to_owned(),
-                order_id: get_s(&existing, "orderId")
-                    .map(OrderId::parse)
-                    .transpose()
-                    .map_err(corrupt)?,
-                response,
-                completed,
-            })),
+            Ok(_) => Ok(IdempotencyBegin::Resumed(live.record)),
             Err(e) if e.condition_failed() => Ok(IdempotencyBegin::InFlight),
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency lease)", e)),
         }

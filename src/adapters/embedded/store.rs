@@ -4,8 +4,8 @@
 use super::sqlite::{now_ms, Db};
 use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    IdempotencyBegin, IdempotencyRecord, NewKey, OrderListing, OrderStore, PortError, PortResult,
-    Reservation, StoredResponse,
+    Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing, OrderStore,
+    PortError, PortResult, Reservation, StoredResponse,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -517,22 +517,30 @@ impl OrderStore for EmbeddedStore {
                         sweep_expired_keys(&tx, now)?;
                         IdempotencyBegin::Started
                     }
-                    Some((stored_fp, _, _, _, _)) if stored_fp != fp => IdempotencyBegin::Mismatch,
-                    Some((_, _, Some(resp), true, _)) => IdempotencyBegin::Completed(from_json(&resp)?),
-                    Some((_, _, _, _, locked_until)) if locked_until > now => IdempotencyBegin::InFlight,
-                    Some((stored_fp, order_id, response, completed, _)) => {
-                        tx.execute(
-                            "UPDATE idempotency SET locked_until = ?2, holder = ?3 WHERE key = ?1",
-                            params![key, now + lease, holder],
-                        )?;
-                        IdempotencyBegin::Resumed(IdempotencyRecord {
-                            fingerprint: stored_fp,
-                            order_id: order_id.as_deref().map(OrderId::parse).transpose().map_err(|e| {
-                                PortError::Unexpected(anyhow::anyhow!("corrupt idempotency record: {e}"))
-                            })?,
-                            response: response.as_deref().map(from_json).transpose()?,
-                            completed,
-                        })
+                    Some((stored_fp, order_id, response, completed, locked_until)) => {
+                        let live = LiveRecord {
+                            record: IdempotencyRecord {
+                                fingerprint: stored_fp,
+                                order_id: order_id.as_deref().map(OrderId::parse).transpose().map_err(|e| {
+                                    PortError::Unexpected(anyhow::anyhow!("corrupt idempotency record: {e}"))
+                                })?,
+                                response: response.as_deref().map(from_json).transpose()?,
+                                completed,
+                            },
+                            locked_until_ms: locked_until,
+                        };
+                        match live.decide(&fp, now) {
+                            Decision::Mismatch => IdempotencyBegin::Mismatch,
+                            Decision::Completed(resp) => IdempotencyBegin::Completed(resp),
+                            Decision::InFlight => IdempotencyBegin::InFlight,
+                            Decision::TakeOver => {
+                                tx.execute(
+                                    "UPDATE idempotency SET locked_until = ?2, holder = ?3 WHERE key = ?1",
+                                    params![key, now + lease, holder],
+                                )?;
+                                IdempotencyBegin::Resumed(live.record)
+                            }
+                        }
                     }
                 };
                 tx.commit()?;
