@@ -110,8 +110,7 @@ impl PlaceError {
 
 /// Hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(data))
 }
 
 /// An order's access token: 256 bits, derived from the data key and the order id, so a stored

@@ -588,9 +588,8 @@ impl Worker {
 pub fn backoff(attempt: u32, cap: Duration) -> Duration {
     let base_ms = 1000u64.saturating_mul(1 << attempt.saturating_sub(1).min(16));
     let ceiling = base_ms.min(cap.as_millis() as u64).max(1);
-    // Jitter from the clock's sub-second noise: no RNG state to share between tasks.
-    let noise = u64::from(Utc::now().timestamp_subsec_nanos());
-    Duration::from_millis(ceiling / 2 + noise % (ceiling / 2 + 1))
+    // Full jitter over the upper half (fastrand's thread-local generator: nothing shared).
+    Duration::from_millis(ceiling / 2 + fastrand::u64(0..=ceiling / 2))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct SessionKeys {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 impl SessionKeys {
