@@ -1,11 +1,14 @@
 //! The port conformance suite against the embedded adapter family (fresh data dir per test),
 //! and embedded-only checks.
 
+#[path = "common/conformance.rs"]
+mod conformance;
+
+use crate::conformance as c;
 use orderflow::adapters::embedded::{
     EmbeddedNotifier, EmbeddedQueue, EmbeddedStore, EmlMailer, FileKeyRing, FileReceiptStore,
     SimulatedGateway,
 };
-use orderflow::conformance as c;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +43,7 @@ async fn fresh() -> Option<c::Adapters> {
     })
 }
 
-orderflow::conformance_suite!(fresh);
+crate::conformance_suite!(fresh);
 
 /// The embedded notifier's deliveries: the rows of its database file, read with a connection
 /// of our own (its `recent_*` would be the adapter vouching for itself).

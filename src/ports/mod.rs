@@ -1,5 +1,5 @@
 //! Ports: the traits the core talks to, each with a written contract that every adapter
-//! family (embedded, aws) MUST honour. The conformance suite (`crate::conformance`) checks them.
+//! family (embedded, aws) MUST honour. The conformance suite (`tests/common/conformance.rs`) checks them.
 //!
 //! All ports share one error vocabulary, [`PortError`]; adapters map their backend's errors
 //! into it inside the adapter, by error kind, never by matching message strings.

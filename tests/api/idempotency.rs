@@ -327,10 +327,8 @@ async fn left_by_an_earlier_request(
     fingerprint: &str,
     token: &str,
 ) -> orderflow::domain::Order {
-    let order = orderflow::conformance::order_for(&[(
-        &orderflow::conformance::product("sku-cap", 1200, 5),
-        1,
-    )]);
+    let order =
+        crate::conformance::order_for(&[(&crate::conformance::product("sku-cap", 1200, 5), 1)]);
     let stored = orderflow::ports::StoredResponse {
         status: 201,
         body: json!({"orderId": order.order_id.to_string(), "status": "PENDING", "accessToken": token})

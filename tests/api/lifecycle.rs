@@ -681,7 +681,7 @@ async fn of_two_payments_recorded_for_one_order_only_the_first_is_taken() {
     let app = crate::helpers::spawn_app_with(&invoicing(&[]), false).await;
     let s = app.services.clone();
     let product = s.store.list_products().await.unwrap().remove(0);
-    let mut order = orderflow::conformance::order_for(&[(&product, 1)]);
+    let mut order = crate::conformance::order_for(&[(&product, 1)]);
     order.payment = None;
     order.status = orderflow::domain::OrderStatus::AwaitingPayment;
     order.payment_due = Some(chrono::Utc::now() + chrono::Duration::hours(1));

@@ -1,5 +1,8 @@
 //! Black-box HTTP tests: the app on port 0 with a fresh data dir per test.
 
+#[path = "../common/conformance.rs"]
+mod conformance;
+
 mod auth;
 mod bench;
 mod health;

@@ -269,7 +269,7 @@ async fn payment_answers_match_the_document() {
     let c = contract(&app).await;
     let s = app.services.clone();
     let product = s.store.list_products().await.unwrap().remove(0);
-    let mut waiting = orderflow::conformance::order_for(&[(&product, 1)]);
+    let mut waiting = crate::conformance::order_for(&[(&product, 1)]);
     waiting.payment = None;
     waiting.status = orderflow::domain::OrderStatus::AwaitingPayment;
     waiting.payment_due = Some(chrono::Utc::now() + chrono::Duration::hours(1));
@@ -283,7 +283,7 @@ async fn payment_answers_match_the_document() {
         recorded_at: chrono::Utc::now(),
     });
     s.store.insert_order(&paid, None).await.unwrap();
-    let card = orderflow::conformance::order_for(&[(&product, 1)]);
+    let card = crate::conformance::order_for(&[(&product, 1)]);
     s.store.insert_order(&card, None).await.unwrap();
 
     let template = "/api/orders/{order_id}/payment";

@@ -20,7 +20,7 @@ async fn an_order_recorded_but_never_enqueued_is_completed_once() {
         .find(|p| p.product_id.as_str() == "sku-tote")
         .unwrap();
     let before = product.stock;
-    let order = orderflow::conformance::order_for(&[(&product, 2)]);
+    let order = crate::conformance::order_for(&[(&product, 2)]);
     s.store.insert_order(&order, None).await.unwrap();
     assert_eq!(s.queue.depth().await.unwrap().visible, 0);
 
@@ -115,7 +115,7 @@ async fn an_overdue_order_behind_a_thousand_younger_ones_is_still_handed_to_the_
     let s = app.services.clone();
     let product = s.store.list_products().await.unwrap().remove(0);
     let awaiting = |due: chrono::DateTime<chrono::Utc>| {
-        let mut o = orderflow::conformance::order_for(&[(&product, 1)]);
+        let mut o = crate::conformance::order_for(&[(&product, 1)]);
         o.payment = None;
         o.status = OrderStatus::AwaitingPayment;
         o.payment_due = Some(due);

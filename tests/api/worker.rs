@@ -1,7 +1,7 @@
 //! Worker behaviour: poison messages, duplicates and redeliveries never double an effect.
 
+use crate::conformance::eventually;
 use crate::helpers::{order_body, spawn_app, spawn_app_with};
-use orderflow::conformance::eventually;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::ports::{ChargeRequest, OrderMessage};
 use orderflow::worker::{StepOutcome, Worker};

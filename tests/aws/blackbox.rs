@@ -2,11 +2,11 @@
 //! by `orderflow bootstrap`: the whole flow, the DLQ alarm and a redrive, and an order on
 //! invoice paid and one whose hold runs out.
 
+use crate::conformance::eventually;
 use crate::moto::moto;
 use crate::subscribe;
 use orderflow::adapters::aws::services_with;
 use orderflow::config::Settings;
-use orderflow::conformance::eventually;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::ports::OrderMessage;
 use serde_json::{json, Value};
@@ -370,10 +370,8 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     );
 
     // 3. Fix the cause (the order now exists), redrive: it is processed, and the DLQ recovers.
-    let mut fixed = orderflow::conformance::order_for(&[(
-        &services.store.list_products().await.unwrap()[0],
-        1,
-    )]);
+    let mut fixed =
+        crate::conformance::order_for(&[(&services.store.list_products().await.unwrap()[0], 1)]);
     fixed.order_id = ghost.clone();
     services.store.insert_order(&fixed, None).await.unwrap();
     let redrive = orderflow(

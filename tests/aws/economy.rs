@@ -7,7 +7,7 @@ use orderflow::adapters::aws::{
     bootstrap, services_counted, services_with, BootstrapNames, RequestCounter,
 };
 use orderflow::config::{Backend, Settings};
-use orderflow::conformance::eventually;
+use crate::conformance::eventually;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::http::Application;
 use orderflow::worker::Worker;

@@ -1,6 +1,9 @@
 //! The AWS adapter family against moto's emulator over HTTP: the same conformance suite
 //! as the embedded family, and AWS-specific checks.
 
+#[path = "../common/conformance.rs"]
+mod conformance;
+
 mod blackbox;
 mod economy;
 mod moto;
@@ -8,10 +11,10 @@ mod once;
 mod outage;
 mod probes;
 
+use crate::conformance as c;
 use moto::moto;
 use orderflow::adapters::aws::{bootstrap, services_with, BootstrapNames};
 use orderflow::config::AwsSettings;
-use orderflow::conformance as c;
 use orderflow::ports::Services;
 use std::time::Duration;
 
@@ -112,7 +115,7 @@ async fn adapters() -> Option<c::Adapters> {
     })
 }
 
-orderflow::conformance_suite!(adapters);
+crate::conformance_suite!(adapters);
 
 /// Two processes on one stack unwrap the same data key (the first generated it with KMS and
 /// stored it wrapped); another stack has its own. The state table holds only ciphertext.

@@ -256,7 +256,7 @@ async fn an_event_published_again_after_a_crash_reaches_a_fifo_subscriber_once()
     )
     .await;
     let sqs = aws_sdk_sqs::Client::new(&f.sdk);
-    let event = orderflow::conformance::sample_event();
+    let event = crate::conformance::sample_event();
     f.services.notifier.publish_new(&event).await.unwrap();
     // The crash: SNS has the event, the state table never heard of it.
     f.dynamo()

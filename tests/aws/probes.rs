@@ -3,8 +3,8 @@
 //! accepted (moto's `sent_messages`).
 
 use crate::blackbox::drain;
+use crate::conformance::{DeliveredAlarm, DeliveredEvent, DeliveryProbe, MailProbe, SentMail};
 use orderflow::config::AwsSettings;
-use orderflow::conformance::{DeliveredAlarm, DeliveredEvent, DeliveryProbe, MailProbe, SentMail};
 use serde_json::Value;
 use std::sync::Mutex;
 

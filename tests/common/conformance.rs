@@ -1,20 +1,25 @@
 //! The conformance suite: plain async functions over the port traits that every adapter
 //! family runs (embedded in `tests/conformance.rs`; aws against an AWS-protocol emulator in
-//! `tests/aws/main.rs`), both through the one list in [`conformance_suite!`](crate::conformance_suite).
+//! `tests/aws/main.rs`), both through the one list in `conformance_suite!`.
 //! Each function takes fresh, empty adapters and panics on a broken contract. Where a port's
 //! effect leaves the process (the notifier, the mailer), a probe reads what was delivered
 //! from outside the adapter, so an adapter cannot pass by vouching for itself.
+//!
+//! It lives with the tests, not in the library, so the production binary does not carry
+//! it: each test crate mounts it as its `conformance` module (`#[path]`), and uses what
+//! it needs of it.
+#![allow(dead_code)]
 
-use crate::domain::{
+use chrono::Utc;
+use orderflow::domain::{
     Currency, CustomerId, Email, FailureReason, Money, NewOrder, Order, OrderId, OrderStatus,
     PricedLine, Product, ProductId, Quantity,
 };
-use crate::ports::{
+use orderflow::ports::{
     Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, KeyRing, NewKey, Notifier,
     OrderEvent, OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore, Reservation,
     StoredResponse,
 };
-use chrono::Utc;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +31,7 @@ pub struct QueueFixture {
     pub max_receive_count: u32,
 }
 
-/// One adapter family's fresh, empty adapters, for [`conformance_suite!`](crate::conformance_suite),
+/// One adapter family's fresh, empty adapters, for `conformance_suite!`,
 /// with the probes that see what its notifier and mailer delivered.
 pub struct Adapters {
     pub queue: QueueFixture,
@@ -129,7 +134,7 @@ pub fn order_for(products: &[(&Product, u32)]) -> Order {
                 .collect(),
             shipping_address: None,
             // Paid by card: an order on invoice would wait AWAITING_PAYMENT after processing.
-            payment: Some(crate::domain::PaymentMethod {
+            payment: Some(orderflow::domain::PaymentMethod {
                 token: "tok_sim_conformance".into(),
                 brand: "Visa".into(),
                 last4: "4242".into(),
@@ -869,12 +874,12 @@ pub async fn store_records_compare_and_set(s: Arc<dyn OrderStore>) {
     assert_eq!(s.get_record(&name).await.unwrap().unwrap().1, 2);
 }
 
-/// Invoice holds (`crate::holds`, on the coordination records): of many orders racing for one
+/// Invoice holds (`orderflow::holds`, on the coordination records): of many orders racing for one
 /// cap, exactly as many units as the cap allows are held, never more; taking and releasing
 /// are idempotent; an order refused by its second key holds nothing on its first; an entry
 /// past its time no longer counts.
 pub async fn store_invoice_holds_never_exceed_their_cap(s: Arc<dyn OrderStore>) {
-    use crate::holds::{held_units, release, take, HoldKey, Taken};
+    use orderflow::holds::{held_units, release, take, HoldKey, Taken};
     let shared = HoldKey {
         name: unique("hold#customer#"),
         cap: 10,
@@ -925,14 +930,14 @@ pub async fn store_invoice_holds_never_exceed_their_cap(s: Arc<dyn OrderStore>) 
     assert_eq!(held_units(s.as_ref(), &roomy.name).await.unwrap(), 0);
 
     // Released (twice: idempotent), the room is back.
-    let names = crate::holds::names(&keys);
+    let names = orderflow::holds::names(&keys);
     release(s.as_ref(), &names, &held[0]).await.unwrap();
     release(s.as_ref(), &names, &held[0]).await.unwrap();
     assert_eq!(held_units(s.as_ref(), &shared.name).await.unwrap(), 6);
     assert_eq!(
         take(s.as_ref(), &both, &late, 2, until).await.unwrap(),
         Taken::Held {
-            added: crate::holds::names(&both)
+            added: orderflow::holds::names(&both)
         }
     );
     assert_eq!(held_units(s.as_ref(), &roomy.name).await.unwrap(), 2);
@@ -1142,7 +1147,7 @@ pub trait MailProbe: Send + Sync {
 /// A mailer under test, the sender it may send from (SES: a verified identity) and what
 /// sees its mail.
 pub struct MailFixture {
-    pub mailer: Arc<dyn crate::ports::Mailer>,
+    pub mailer: Arc<dyn orderflow::ports::Mailer>,
     pub from: String,
     pub probe: Box<dyn MailProbe>,
 }
@@ -1196,7 +1201,7 @@ pub async fn mailer_sends_each_key_once(f: &MailFixture) {
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         )
     };
-    let confirmation = crate::domain::mail::MailMessage {
+    let confirmation = orderflow::domain::mail::MailMessage {
         key: format!("{order}:confirmation"),
         from: f.from.clone(),
         to: recipient("confirmation"),
@@ -1204,7 +1209,7 @@ pub async fn mailer_sends_each_key_once(f: &MailFixture) {
         text: "Thank you for your order.\n".into(),
         attachment: Some((format!("receipt-{order}.pdf"), pdf.clone())),
     };
-    let failure = crate::domain::mail::MailMessage {
+    let failure = orderflow::domain::mail::MailMessage {
         key: format!("{}:failure", OrderId::generate()),
         from: f.from.clone(),
         to: recipient("failure"),
@@ -1290,7 +1295,7 @@ pub async fn keys_agree_across_processes(
 
 pub async fn payments_charge_once_per_key(p: &dyn PaymentGateway) {
     let ok = p
-        .tokenize(&crate::domain::CardNumber::parse("4242424242424242").unwrap())
+        .tokenize(&orderflow::domain::CardNumber::parse("4242424242424242").unwrap())
         .await
         .unwrap();
     assert_eq!(ok.last4, "4242");
@@ -1313,7 +1318,7 @@ pub async fn payments_charge_once_per_key(p: &dyn PaymentGateway) {
     assert_eq!(p.charges_for(&req.idempotency_key).await.unwrap(), 1);
 
     let bad = p
-        .tokenize(&crate::domain::CardNumber::parse("4000000000000002").unwrap())
+        .tokenize(&orderflow::domain::CardNumber::parse("4000000000000002").unwrap())
         .await
         .unwrap();
     let req = ChargeRequest {
