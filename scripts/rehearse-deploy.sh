@@ -172,10 +172,15 @@ trap 'exit 130' INT TERM
 if [ -n "${REHEARSAL_BINARY:-}" ]; then
     BINARY="$REHEARSAL_BINARY"
 else
-    cargo build --release --locked --bin orderflow 2>&1 | tail -n 2
+    # The production build: without the `bench` feature (Cargo.toml).
+    cargo build --release --locked --no-default-features --bin orderflow 2>&1 | tail -n 2
     BINARY="$ROOT/target/release/orderflow"
 fi
 [ -x "$BINARY" ] || die "no binary at $BINARY"
+# What ships carries no benchmark harness (the `bench` feature is for development).
+if "$BINARY" bench --help >/dev/null 2>&1; then
+    die "$BINARY has the bench command: build it with --no-default-features"
+fi
 newest="$(objdump -T "$BINARY" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n1)"
 echo "release binary needs $newest at most"
 [ "$(printf '%s\n%s\n' "$newest" GLIBC_2.34 | sort -V | tail -n1)" = GLIBC_2.34 ] ||

@@ -5,6 +5,7 @@
 use crate::config::{Backend, Settings};
 use crate::ports::PortError;
 pub use crate::ports::Services;
+use crate::startup::Roles;
 use anyhow::Context;
 use std::time::Duration;
 
@@ -22,6 +23,16 @@ impl Services {
             .await
             .context("loading the data key")?;
         Ok(services)
+    }
+
+    /// What `roles` need at start-up: [`Services::from_settings`] for the roles that price
+    /// orders, [`Services::open`] for the others.
+    pub async fn for_roles(settings: &Settings, roles: Roles) -> anyhow::Result<Services> {
+        if roles.seeds_catalog() {
+            Self::from_settings(settings).await
+        } else {
+            Self::open(settings).await
+        }
     }
 
     /// Opens the configured backend without touching the catalog (`worker`, `dlq`).
@@ -50,6 +61,49 @@ impl Services {
         }
         Ok(added)
     }
+}
+
+/// `orderflow bootstrap`: only against an explicit endpoint (an emulator or sandbox).
+pub async fn bootstrap(
+    settings: &Settings,
+    write_config: &std::path::Path,
+    endpoint_url: Option<String>,
+    region: Option<String>,
+    prefix: String,
+) -> anyhow::Result<()> {
+    let endpoint = endpoint_url
+        .or_else(|| settings.aws.endpoint_url.clone())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .context("bootstrap needs an endpoint URL (--endpoint-url, aws.endpoint_url or AWS_ENDPOINT_URL); in real AWS, Terraform creates the resources")?;
+    let mut base = settings.aws.clone();
+    base.endpoint_url = Some(endpoint);
+    base.region = region.or(base.region).or_else(|| Some("us-east-1".into()));
+    let sdk = crate::adapters::aws::sdk_config(&base).await;
+    let names = crate::adapters::aws::BootstrapNames {
+        prefix,
+        max_receive_count: settings.worker.max_receive_count,
+        visibility_timeout_secs: settings.worker.visibility_timeout_secs,
+    };
+    let aws = crate::adapters::aws::bootstrap(&sdk, &base, &names).await?;
+    let mut written = settings.clone();
+    written.backend = crate::config::Backend::Aws;
+    written.aws = aws;
+    written.validate()?;
+    let services = Services::from_settings(&written)
+        .await
+        .context("seeding the catalog")?;
+    drop(services);
+    let doc = toml::to_string_pretty(&crate::config::BootstrapConfig::from(&written))?;
+    std::fs::write(
+        write_config,
+        format!("# Written by `orderflow bootstrap`.\n{doc}"),
+    )
+    .with_context(|| format!("writing {}", write_config.display()))?;
+    eprintln!(
+        "resources ready; config written to {}",
+        write_config.display()
+    );
+    Ok(())
 }
 
 /// Start-up's patience with a backend that is briefly down: about a minute and a half.

@@ -237,3 +237,53 @@ mod tests {
         assert_eq!(parse(Some(("closed:3".into(), 8))), (false, 3, Some(8)));
     }
 }
+
+/// `orderflow dlq …`: the operator commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DlqAction {
+    /// List dead-lettered messages: message id, order id, receive count, reason.
+    List {
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+    },
+    /// Move dead-lettered messages back to the order queue.
+    Redrive {
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+        /// Only show what would move.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Runs an operator command, printing what it found or moved.
+pub async fn command(services: &Services, action: DlqAction) -> anyhow::Result<()> {
+    match action {
+        DlqAction::List { max } => {
+            let dead = list(services, max).await?;
+            println!("{}", LIST_HEADER);
+            for d in &dead {
+                println!("{}", describe(d));
+            }
+            eprintln!("{} message(s) in the dead-letter queue", dead.len());
+        }
+        DlqAction::Redrive { max, dry_run: true } => {
+            let dead = list(services, max).await?;
+            for d in &dead {
+                println!("{}", describe(d));
+            }
+            eprintln!(
+                "dry run: {} message(s) would move back to the order queue",
+                dead.len()
+            );
+        }
+        DlqAction::Redrive {
+            max,
+            dry_run: false,
+        } => {
+            let moved = services.queue.redrive(max).await?;
+            eprintln!("moved {moved} message(s) back to the order queue");
+        }
+    }
+    Ok(())
+}

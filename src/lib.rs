@@ -6,7 +6,8 @@
 //! - [`ports`]: the traits the core talks to (queue, order store, receipt store, notifier,
 //!   payment gateway), each with a written contract, and the shared error vocabulary.
 //! - [`adapters`]: implementations of the ports; `embedded` is the default.
-//! - [`app`]: picks the adapter family from config and wires the ports.
+//! - [`app`]: picks the adapter family from config and builds the ports.
+//! - [`startup`]: runs the roles (server, worker) on the ports until told to stop.
 //! - [`http`]: actix-web server: static storefront, REST API, health checks.
 //! - [`worker`]: the queue consumer that drives orders to COMPLETED or FAILED.
 //! - [`dlq`]: the dead-letter queue alarm and the operator commands.
@@ -20,6 +21,7 @@
 
 pub mod adapters;
 pub mod app;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod catalog;
 pub mod config;
@@ -32,5 +34,6 @@ pub mod place_order;
 pub mod ports;
 pub mod receipt_pdf;
 pub mod reconciler;
+pub mod startup;
 pub mod telemetry;
 pub mod worker;

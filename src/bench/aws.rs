@@ -130,16 +130,16 @@ pub async fn run(orders: usize, moto_server: Option<&Path>) -> anyhow::Result<Aw
 
     let counter = RequestCounter::default();
     let services = services_counted(&sdk, &aws, Some(counter.clone()));
-    let app = crate::http::Application::build(settings.clone(), services.clone())?;
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], app.port()).into();
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = Arc::new(crate::worker::Worker::from_settings(
+    let shutdown = crate::startup::Shutdown::new();
+    let started = crate::startup::start(
+        settings.clone(),
         services.clone(),
-        &settings,
-    ));
-    let worker_task = tokio::spawn(worker.run_until_stopped(stop.clone()));
+        crate::startup::Roles::DEV,
+        shutdown.clone(),
+    )
+    .await?;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], started.port.context("serving")?).into();
+    let running = tokio::spawn(started.wait());
 
     // Orders arrive as traffic does: several at once, each with its Idempotency-Key.
     let make = super::order_maker("aws");
@@ -193,9 +193,8 @@ pub async fn run(orders: usize, moto_server: Option<&Path>) -> anyhow::Result<Aw
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    stop.cancel();
-    let _ = worker_task.await;
-    handle.stop(true).await;
+    shutdown.now();
+    running.await??;
 
     let requests = counter.snapshot();
     let n = orders as f64;

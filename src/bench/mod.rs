@@ -6,6 +6,7 @@
 //! as shipped, only the per-client rate limit is switched off.
 
 mod aws;
+pub mod cli;
 pub mod load;
 
 use anyhow::Context;

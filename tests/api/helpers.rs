@@ -1,14 +1,12 @@
 //! Test harness: starts Orderflow (server + worker) in-process on port 0 with a fresh data dir.
 
 use orderflow::config::Settings;
-use orderflow::http::Application;
 use orderflow::ports::Services;
-use orderflow::worker::Worker;
+use orderflow::startup::{self, Roles, Shutdown};
 use serde_json::{json, Value};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789-abcdefghij";
 
@@ -26,12 +24,12 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub services: Services,
     pub data_dir: TempDir,
-    stop: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.stop.cancel();
+        self.shutdown.now();
     }
 }
 
@@ -82,21 +80,16 @@ pub async fn spawn_app_wrapped(
             .await
             .expect("services start"),
     );
-    let app = Application::build(settings.clone(), services.clone()).expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let stop = CancellationToken::new();
-    let handle = app.handle();
-    let s = stop.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = app.run_until_stopped() => {}
-            _ = s.cancelled() => handle.stop(false).await,
-        }
-    });
-    if worker {
-        let w = Arc::new(Worker::from_settings(services.clone(), &settings));
-        tokio::spawn(w.run_until_stopped(stop.clone()));
-    }
+    let roles = Roles {
+        serve: true,
+        work: worker,
+    };
+    let shutdown = Shutdown::new();
+    let started = startup::start(settings, services.clone(), roles, shutdown.clone())
+        .await
+        .expect("orderflow starts");
+    let address = format!("http://127.0.0.1:{}", started.port.expect("serving"));
+    tokio::spawn(started.wait());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -106,7 +99,7 @@ pub async fn spawn_app_wrapped(
         client,
         services,
         data_dir,
-        stop,
+        shutdown,
     }
 }
 

@@ -504,6 +504,7 @@ async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
             ("ORDERFLOW__ORDERS__INVOICE_HOLD_SECS", "1"),
             ("ORDERFLOW__ORDERS__INVOICE_MAX_UNITS", "4"),
             ("ORDERFLOW__ORDERS__INVOICE_UNITS_PER_CUSTOMER", "4"),
+            ("ORDERFLOW__WORKER__RECONCILE_SECS", "1"),
         ]),
         true,
     )
@@ -526,34 +527,39 @@ async fn an_unpaid_hold_runs_out_and_gives_the_stock_back() {
         .place_and_finish(&without_card("sku-limited", 4, "initech"))
         .await;
     assert_eq!(failed["failureReason"], "OUT_OF_STOCK", "{failed}");
-    let (_, fits) = app
+    let (fits_created, fits) = app
         .place_and_finish(&without_card("sku-mug", 4, "initech"))
         .await;
     assert_eq!(fits["status"], "AWAITING_PAYMENT", "{fits}");
 
-    let reconciler = orderflow::reconciler::Reconciler::new(
-        app.services.clone(),
-        std::time::Duration::from_millis(1),
-        std::time::Duration::from_secs(60),
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        2,
-        "the lapsed holds (globex's and initech's) are handed to the worker"
-    );
+    // The reconciler the worker runs (every second here) hands both lapsed holds, globex's
+    // and initech's, to the worker.
     let done = app.wait_status(id, token, &["FAILED", "COMPLETED"]).await;
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["failureReason"], "PAYMENT_OVERDUE");
+    let fits_done = app
+        .wait_status(
+            fits_created["orderId"].as_str().unwrap(),
+            fits_created["accessToken"].as_str().unwrap(),
+            &["FAILED", "COMPLETED"],
+        )
+        .await;
+    assert_eq!(fits_done["failureReason"], "PAYMENT_OVERDUE", "{fits_done}");
     assert_eq!(app.stock_of("sku-tote").await, before, "the stock is back");
     let failure =
         read_when_written(&app.data_dir.path().join(format!("mail/{id}-failure.eml"))).await;
     assert!(failure.contains("could not complete order"), "{failure}");
-    assert_eq!(
-        reconciler.run_once().await.unwrap(),
-        0,
-        "nothing lapsed is left"
-    );
+    let waiting = app
+        .services
+        .store
+        .list_orders(
+            Some(orderflow::domain::OrderStatus::AwaitingPayment),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(waiting.orders.is_empty(), "nothing lapsed is left");
     // Too late to pay: the shop has to take the money back, so it is refused.
     let res = record_payment(
         &app,

@@ -2,19 +2,17 @@
 //! interceptor on every client while orders flow through the API and the worker on the
 //! emulator. Run with `--nocapture` to see the table (docs/benchmarks.md quotes it).
 
+use crate::conformance::eventually;
 use crate::moto::moto;
 use orderflow::adapters::aws::{
     bootstrap, services_counted, services_with, BootstrapNames, RequestCounter,
 };
 use orderflow::config::{Backend, Settings};
-use crate::conformance::eventually;
 use orderflow::domain::{OrderId, OrderStatus};
-use orderflow::http::Application;
-use orderflow::worker::Worker;
+use orderflow::startup::{self, Roles, Shutdown};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const ORDERS: usize = 20;
 
@@ -52,13 +50,17 @@ async fn requests_per_order_by_api() {
 
     let counter = RequestCounter::default();
     let services = services_counted(&sdk, &aws, Some(counter.clone()));
-    let app = Application::build(settings.clone(), services.clone()).unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    let stop = CancellationToken::new();
-    let worker = Arc::new(Worker::from_settings(services.clone(), &settings));
-    let worker_task = tokio::spawn(worker.run_until_stopped(stop.clone()));
+    let shutdown = Shutdown::new();
+    let started = startup::start(
+        settings.clone(),
+        services.clone(),
+        Roles::DEV,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", started.port.unwrap());
+    let running = tokio::spawn(started.wait());
 
     // Orders arrive as real traffic does: many at once.
     let http = reqwest::Client::new();
@@ -94,9 +96,8 @@ async fn requests_per_order_by_api() {
         })
         .await;
     }
-    stop.cancel();
-    worker_task.await.unwrap();
-    handle.stop(true).await;
+    shutdown.now();
+    running.await.unwrap().unwrap();
 
     let counts = counter.snapshot();
     let total: u64 = counts.values().sum();
