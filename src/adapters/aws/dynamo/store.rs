@@ -1,21 +1,15 @@
-//! DynamoDB order store and payment ledger.
-//!
-//! Tables (created by Terraform, or `orderflow bootstrap` against an emulator):
-//! - orders: key `orderId`; `status`, `kind` (always "order"), `createdAt`, `body` (the order
-//!   as JSON). GSI `by-status` (`status`, `orderId`) and `by-time` (`kind`, `orderId`):
-//!   order ids are time-ordered, so both list newest first.
-//! - products: key `productId`; `name`, `description`, `priceAmount`, `currency`, `stock`, `position`.
-//! - state: key `pk` with prefixes `idem#`, `resv#`, `charge#`, `event#`, `lease#`; a `ttl`
-//!   attribute (epoch seconds) expires idempotency records.
+//! The DynamoDB order store: orders (with their idempotency records), stock and its
+//! reservations, and coordination records.
 
-use super::{now_ms, sdk_err};
-use crate::domain::{
-    CardNumber, Currency, Money, Order, OrderId, OrderStatus, PaymentMethod, Product, ProductId,
+use super::super::{now_ms, sdk_err};
+use super::item::{
+    conflict_pause, corrupt, decode_cursor, encode_cursor, failed_conditions, from_json, get_n,
+    get_s, get_state, n, s, to_json, transaction_err, ConditionFailed, Item, CONFLICT_RETRIES,
 };
+use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    ChargeOutcome, ChargeRequest, Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord,
-    NewKey, OrderListing, OrderStore, PaymentGateway, PortError, PortResult, Reservation,
-    StoredResponse,
+    Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing, OrderStore,
+    PortError, PortResult, Reservation, StoredResponse,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -24,108 +18,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use base64::Engine;
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// Whether a DynamoDB write failed because its condition did not hold (the one answer every
-/// conditional write here turns into `AlreadyExists`, `Precondition` or "someone else won").
-pub(super) trait ConditionFailed {
-    fn condition_failed(&self) -> bool;
-}
-
-macro_rules! condition_failed_for {
-    ($($error:ty),*) => {$(
-        impl<R> ConditionFailed for aws_sdk_dynamodb::error::SdkError<$error, R> {
-            fn condition_failed(&self) -> bool {
-                self.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-            }
-        }
-    )*};
-}
-
-condition_failed_for!(
-    aws_sdk_dynamodb::operation::put_item::PutItemError,
-    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-    aws_sdk_dynamodb::operation::delete_item::DeleteItemError
-);
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-fn get_n(item: &Item, k: &str) -> Option<i64> {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-fn corrupt(what: impl std::fmt::Display) -> PortError {
-    PortError::Unexpected(anyhow::anyhow!("corrupt item: {what}"))
-}
-fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
-    serde_json::to_string(v).map_err(|e| PortError::Unexpected(e.into()))
-}
-fn from_json<T: serde::de::DeserializeOwned>(v: &str) -> PortResult<T> {
-    serde_json::from_str(v).map_err(corrupt)
-}
-
-/// Which items of a cancelled transaction failed their condition.
-fn failed_conditions(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> Option<Vec<bool>> {
-    match e.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(t) => Some(
-            t.cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// A cancelled transaction whose items did not fail a condition lost a race with another
-/// transaction (`TransactionConflict`) or met throttling: transient, retry.
-fn transaction_err(
-    op: &str,
-    e: aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> PortError {
-    match failed_conditions(&e) {
-        Some(_) => PortError::Unavailable(format!(
-            "{op}: transaction cancelled without a failed condition (conflict)"
-        )),
-        None => match e.as_service_error() {
-            Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
-                PortError::Unavailable(format!("{op}: transaction in progress"))
-            }
-            _ => sdk_err(op, e),
-        },
-    }
-}
-
-/// How often a reservation that lost a race with another transaction is tried again in place.
-const CONFLICT_RETRIES: u32 = 4;
-
-/// 5–10 ms, 10–20 ms, 20–40 ms, …: jittered so racing workers spread out.
-fn conflict_pause(attempt: u32) -> Duration {
-    let base = 10u64 << attempt.saturating_sub(1).min(6);
-    let noise = u64::from(chrono::Utc::now().timestamp_subsec_nanos()) % (base / 2 + 1);
-    Duration::from_millis(base / 2 + noise)
-}
 
 pub struct DynamoStore {
     client: Client,
@@ -158,16 +52,7 @@ impl DynamoStore {
     }
 
     async fn get_state(&self, pk: &str) -> PortResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.state)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("dynamodb GetItem", e))?;
-        Ok(out.item)
+        get_state(&self.client, &self.state, pk).await
     }
 
     fn reservation_state(item: &Item) -> Reservation {
@@ -197,32 +82,6 @@ impl DynamoStore {
             .update(u.build().expect("update is complete"))
             .build()
     }
-}
-
-fn encode_cursor(key: &Item) -> String {
-    let plain: HashMap<&str, &str> = key
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
-        .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&plain).unwrap_or_default())
-}
-
-fn decode_cursor(cursor: &str) -> PortResult<Item> {
-    let bad = || PortError::Precondition("malformed cursor".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let id = plain.get("orderId").ok_or_else(bad)?;
-    OrderId::parse(id).map_err(|_| bad())?;
-    if plain
-        .keys()
-        .any(|k| !["orderId", "status", "kind"].contains(&k.as_str()))
-    {
-        return Err(bad());
-    }
-    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
 #[async_trait]
@@ -806,101 +665,6 @@ impl OrderStore for DynamoStore {
             Err(e) if e.condition_failed() => Ok(false),
             Err(e) => Err(sdk_err("dynamodb PutItem (record)", e)),
         }
-    }
-}
-
-/// The simulated payment gateway with its charge ledger in the state table.
-pub struct DynamoGateway {
-    client: Client,
-    state: String,
-}
-
-impl DynamoGateway {
-    pub fn new(client: Client, state: String) -> Self {
-        DynamoGateway { client, state }
-    }
-
-    fn outcome_of(item: &Item) -> ChargeOutcome {
-        if get_s(item, "outcome") == Some("approved") {
-            ChargeOutcome::Approved {
-                charge_id: get_s(item, "chargeId").unwrap_or_default().to_owned(),
-            }
-        } else {
-            ChargeOutcome::Declined {
-                code: get_s(item, "declineCode").unwrap_or_default().to_owned(),
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl PaymentGateway for DynamoGateway {
-    async fn tokenize(&self, card: &CardNumber) -> PortResult<PaymentMethod> {
-        Ok(crate::adapters::simulated::tokenize(card))
-    }
-
-    async fn charge(&self, req: &ChargeRequest) -> PortResult<ChargeOutcome> {
-        let outcome = crate::adapters::simulated::decide(req.payment_token.as_deref());
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.state)
-            .item("pk", s(format!("charge#{}", req.idempotency_key)))
-            .item("amount", n(req.amount.amount))
-            .item("currency", s(req.amount.currency.as_str()))
-            .item("at", n(now_ms()))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        put = match &outcome {
-            ChargeOutcome::Approved { charge_id } => put
-                .item("outcome", s("approved"))
-                .item("chargeId", s(charge_id)),
-            ChargeOutcome::Declined { code } => put
-                .item("outcome", s("declined"))
-                .item("declineCode", s(code)),
-        };
-        match put.send().await {
-            Ok(_) => Ok(outcome),
-            Err(e) if e.condition_failed() => {
-                let old = match e.into_service_error() {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
-                let item = match old {
-                    Some(i) => i,
-                    None => self
-                        .client
-                        .get_item()
-                        .table_name(&self.state)
-                        .key("pk", s(format!("charge#{}", req.idempotency_key)))
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_err("dynamodb GetItem (charge)", e))?
-                        .item
-                        .ok_or_else(|| PortError::Unavailable("charge record vanished".into()))?,
-                };
-                Ok(Self::outcome_of(&item))
-            }
-            Err(e) => Err(sdk_err("dynamodb PutItem (charge)", e)),
-        }
-    }
-
-    async fn charges_for(&self, idempotency_key: &str) -> PortResult<u32> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.state)
-            .key("pk", s(format!("charge#{idempotency_key}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("dynamodb GetItem (charge)", e))?;
-        Ok(u32::from(
-            out.item
-                .as_ref()
-                .is_some_and(|i| get_s(i, "outcome") == Some("approved")),
-        ))
     }
 }
 
