@@ -1,15 +1,18 @@
 //! Turns a raw JSON request into domain values, naming the field at fault on any error.
 
 use super::errors::ApiError;
+use super::views::ShippingAddressView;
 use crate::domain::values::{parse_country, parse_text};
 use crate::domain::{
     CardNumber, Currency, CustomerId, Email, Money, ProductId, Quantity, ShippingAddress,
 };
 pub use crate::place_order::{ItemInput, PlaceOrderInput};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::fmt;
+use utoipa::ToSchema;
 
 /// Fields the server decides; a client sending them gets 400 rather than silence.
 const READ_ONLY: &[&str] = &[
@@ -133,229 +136,311 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
     }
 }
 
-fn check_keys(obj: &Map<String, Value>, prefix: &str, allowed: &[&str]) -> Result<(), ApiError> {
-    for key in obj.keys() {
-        if allowed.contains(&key.as_str()) {
-            continue;
+// ---------------------------------------------------------------- request bodies
+// Each body is a type deriving both `Deserialize` (what is accepted) and `ToSchema` (what the
+// OpenAPI document says), so the two cannot drift. serde checks the shape (objects, arrays,
+// strings, unknown and missing fields) and `serde_path_to_error` names the field at fault;
+// the conversions below check the values (domain parsing) with the same field names.
+
+/// The body of `POST /api/orders`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// 1 to 128 visible ASCII characters.
+    #[schema(min_length = 1, max_length = 128, example = "cust-42")]
+    pub customer_id: String,
+    #[schema(max_length = 254, example = "ann@example.com")]
+    pub customer_email: String,
+    /// 1 to 50 lines, each product at most once.
+    #[schema(min_items = 1, max_items = 50)]
+    pub items: Vec<OrderItemRequest>,
+    #[serde(default)]
+    pub shipping_address: Option<ShippingAddressView>,
+    /// Without it the order is on invoice: refused (400 `PAYMENT_REQUIRED`) unless the shop
+    /// takes orders on invoice (`orders.invoice_enabled`).
+    #[serde(default)]
+    pub payment: Option<PaymentRequest>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderItemRequest {
+    #[schema(example = "sku-mug")]
+    pub product_id: String,
+    /// 1 to 100 (`Quantity::MAX`; a test holds the two together).
+    #[schema(value_type = u32, minimum = 1, maximum = 100)]
+    pub quantity: WholeNumber,
+    /// The unit price the shopper saw (a decimal, as a string or a JSON number). If the
+    /// catalog price differs, the order is refused with 409 `PRICE_CHANGED` instead of
+    /// charging a surprise.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "12.50")]
+    pub price: Option<Decimal>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// 12 to 19 digits (spaces and dashes allowed); only a token and the last four are kept.
+    /// `4000000000000002` is always declined by the simulated gateway.
+    #[schema(example = "4242424242424242")]
+    pub card_number: String,
+}
+
+/// The body of `POST /api/orders/{order_id}/payment`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPaymentRequest {
+    /// The payment's reference as the shop books it (a bank transfer's, a cheque number).
+    #[schema(min_length = 1, max_length = 200)]
+    pub reference: String,
+}
+
+/// A JSON integer (a fraction or a string is refused as not a whole number).
+pub struct WholeNumber(pub i64);
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Whole;
+        impl Visitor<'_> for Whole {
+            type Value = WholeNumber;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<WholeNumber, E> {
+                i64::try_from(v)
+                    .map(WholeNumber)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
         }
-        let field = format!("{prefix}{key}");
-        if READ_ONLY.contains(&key.as_str()) {
-            return Err(ApiError::invalid_code(
-                "READ_ONLY_FIELD",
+        d.deserialize_any(Whole)
+    }
+}
+
+/// A decimal amount as the client wrote it: a string (`"12.50"`) or a JSON number (`12.5`).
+/// Only its text is kept here; [`Money::parse_decimal`] checks it.
+pub struct Decimal(pub String);
+
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = Decimal;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a decimal such as 19.99")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+                Ok(Decimal(v.trim().to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+                Ok(Decimal(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+                Ok(Decimal(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+                Ok(Decimal(v.to_string()))
+            }
+        }
+        d.deserialize_any(Text)
+    }
+}
+
+/// `body` as a `T`, or the 400 naming the field at fault: an unknown field (or one the
+/// server decides), a missing one (`null` counts as missing), or a value of the wrong type.
+pub fn parse_body<T: de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    if !body.is_object() {
+        // serde would read a struct from an array too.
+        return Err(ApiError::Invalid {
+            code: "VALIDATION_ERROR",
+            message: "the body must be a JSON object".into(),
+            field: None,
+        });
+    }
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let at = e.path().to_string();
+        let at = if at == "." { String::new() } else { at };
+        let problem = e.inner().to_string();
+        let join = |name: &str| {
+            if at.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{at}.{name}")
+            }
+        };
+        let named = |prefix: &str| {
+            problem
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_owned)
+        };
+        if let Some(name) = named("unknown field `") {
+            // The path may already end at the unknown key.
+            let field = if at.ends_with(&name) {
+                at.clone()
+            } else {
+                join(&name)
+            };
+            return if READ_ONLY.contains(&name.as_str()) {
+                ApiError::invalid_code(
+                    "READ_ONLY_FIELD",
+                    field.clone(),
+                    format!("`{field}` is decided by the server and must not be sent"),
+                )
+            } else {
+                ApiError::invalid_code(
+                    "UNKNOWN_FIELD",
+                    field.clone(),
+                    format!("unknown field `{field}`"),
+                )
+            };
+        }
+        if let Some(name) = named("missing field `") {
+            let field = join(&name);
+            return ApiError::invalid_code(
+                "MISSING_FIELD",
                 field.clone(),
-                format!("`{field}` is decided by the server and must not be sent"),
-            ));
+                format!("`{field}` is required"),
+            );
         }
-        return Err(ApiError::invalid_code(
-            "UNKNOWN_FIELD",
-            field.clone(),
-            format!("unknown field `{field}`"),
-        ));
+        if problem.starts_with("invalid type: null") {
+            return ApiError::invalid_code(
+                "MISSING_FIELD",
+                at.clone(),
+                format!("`{at}` is required"),
+            );
+        }
+        if at.is_empty() {
+            return ApiError::Invalid {
+                code: "VALIDATION_ERROR",
+                message: "the body must be a JSON object".into(),
+                field: None,
+            };
+        }
+        // "invalid type: integer `5`, expected a string" → "must be a string (got integer `5`)"
+        let expected = match problem.rsplit_once(", expected ") {
+            Some((got, want)) => {
+                let got = got
+                    .trim_start_matches("invalid type: ")
+                    .trim_start_matches("invalid value: ");
+                format!("must be {} (got {})", json_words(want), json_words(got))
+            }
+            None => format!(": {problem}"),
+        };
+        ApiError::invalid(&at, format!("`{at}` {expected}"))
+    })
+}
+
+/// serde's words for JSON's kinds of value, in JSON's words.
+fn json_words(serde: &str) -> String {
+    if serde.starts_with("struct ") || serde == "map" {
+        return "an object".into();
     }
-    Ok(())
-}
-
-fn required<'a>(
-    obj: &'a Map<String, Value>,
-    prefix: &str,
-    key: &str,
-) -> Result<&'a Value, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Err(ApiError::invalid_code(
-            "MISSING_FIELD",
-            format!("{prefix}{key}"),
-            format!("`{prefix}{key}` is required"),
-        )),
-        Some(v) => Ok(v),
-    }
-}
-
-fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, ApiError> {
-    v.as_str()
-        .ok_or_else(|| ApiError::invalid(field, format!("`{field}` must be a string")))
-}
-
-fn text(obj: &Map<String, Value>, prefix: &str, key: &str, max: usize) -> Result<String, ApiError> {
-    let field = format!("{prefix}{key}");
-    let s = string(required(obj, prefix, key)?, &field)?;
-    parse_text(s, max).map_err(|e| ApiError::invalid(&field, format!("`{field}` {e}")))
-}
-
-fn optional_text(
-    obj: &Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(_) => text(obj, prefix, key, max).map(Some),
+    match serde {
+        "a sequence" | "sequence" => "an array".into(),
+        other => other.to_owned(),
     }
 }
 
-/// The body of `POST /api/orders/{id}/payment`: `{"reference": "…"}`, the payment's
-/// reference as the shop books it (1 to 200 characters of text).
+/// `text` as trimmed, printable text of at most `max` characters, or the 400 naming `field`.
+fn text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
+    parse_text(value, max).map_err(|e| ApiError::invalid(field, format!("`{field}` {e}")))
+}
+
+/// Like [`text`], but blank is absent.
+fn optional_text(value: Option<&str>, field: &str, max: usize) -> Result<Option<String>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => text(v, field, max).map(Some),
+    }
+}
+
+/// The body of `POST /api/orders/{id}/payment`: the payment's reference (1 to 200
+/// characters of text).
 pub fn parse_record_payment(body: &Value) -> Result<String, ApiError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
-    check_keys(obj, "", &["reference"])?;
-    text(obj, "", "reference", 200)
+    let req: RecordPaymentRequest = parse_body(body)?;
+    text(&req.reference, "reference", 200)
 }
 
 pub fn parse_place_order(body: &Value) -> Result<PlaceOrderInput, ApiError> {
-    let obj = body.as_object().ok_or_else(|| ApiError::Invalid {
-        code: "VALIDATION_ERROR",
-        message: "the body must be a JSON object".into(),
-        field: None,
-    })?;
-    check_keys(
-        obj,
-        "",
-        &[
-            "customerId",
-            "customerEmail",
-            "items",
-            "shippingAddress",
-            "payment",
-        ],
-    )?;
-
-    let customer_id = CustomerId::parse(string(required(obj, "", "customerId")?, "customerId")?)
+    let req: PlaceOrderRequest = parse_body(body)?;
+    let customer_id = CustomerId::parse(&req.customer_id)
         .map_err(|e| ApiError::invalid("customerId", format!("`customerId` {e}")))?;
-    let customer_email = Email::parse(string(
-        required(obj, "", "customerEmail")?,
-        "customerEmail",
-    )?)
-    .map_err(|e| ApiError::invalid("customerEmail", format!("`customerEmail` {e}")))?;
-
-    let items = required(obj, "", "items")?
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("items", "`items` must be an array"))?;
-    if items.is_empty() {
+    let customer_email = Email::parse(&req.customer_email)
+        .map_err(|e| ApiError::invalid("customerEmail", format!("`customerEmail` {e}")))?;
+    if req.items.is_empty() {
         return Err(ApiError::invalid(
             "items",
             "`items` must list at least one product",
         ));
     }
-    if items.len() > crate::domain::order::MAX_LINES {
+    let max_lines = crate::domain::order::MAX_LINES;
+    if req.items.len() > max_lines {
         return Err(ApiError::invalid(
             "items",
-            format!(
-                "`items` may list at most {} lines",
-                crate::domain::order::MAX_LINES
-            ),
+            format!("`items` may list at most {max_lines} lines"),
         ));
     }
-    let mut parsed = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let prefix = format!("items[{i}].");
-        let item = item.as_object().ok_or_else(|| {
-            ApiError::invalid(
-                format!("items[{i}]"),
-                format!("`items[{i}]` must be an object"),
-            )
-        })?;
-        check_keys(item, &prefix, &["productId", "quantity", "price"])?;
-        let field = format!("{prefix}productId");
-        let product_id = ProductId::parse(string(required(item, &prefix, "productId")?, &field)?)
+    let mut items: Vec<ItemInput> = Vec::with_capacity(req.items.len());
+    for (i, item) in req.items.into_iter().enumerate() {
+        let field = format!("items[{i}].productId");
+        let product_id = ProductId::parse(&item.product_id)
             .map_err(|e| ApiError::invalid(&field, format!("`{field}` {e}")))?;
-        if parsed
-            .iter()
-            .any(|p: &ItemInput| p.product_id == product_id)
-        {
+        if items.iter().any(|p| p.product_id == product_id) {
             return Err(ApiError::invalid(&field, format!("`{field}`: {product_id} is already on another line; change its quantity instead")));
         }
-        let field = format!("{prefix}quantity");
-        let q = required(item, &prefix, "quantity")?;
-        let quantity = q
-            .as_i64()
-            .ok_or_else(|| ApiError::invalid(&field, format!("`{field}` must be a whole number")))
-            .and_then(|n| {
-                Quantity::parse(n).map_err(|e| ApiError::invalid(&field, format!("`{field}` {e}")))
-            })?;
-        let field = format!("{prefix}price");
-        let price = match item.get("price") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::String(s)) => Some(s.trim().to_owned()),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    &field,
-                    format!("`{field}` must be a decimal such as 19.99"),
-                ))
-            }
-        };
+        let field = format!("items[{i}].quantity");
+        let quantity = Quantity::parse(item.quantity.0)
+            .map_err(|e| ApiError::invalid(&field, format!("`{field}` {e}")))?;
+        let price = item.price.map(|p| p.0);
         if let Some(p) = &price {
             // Syntax only here; the currency comes from the catalog.
+            let field = format!("items[{i}].price");
             Money::parse_decimal(p, Currency::USD)
                 .map_err(|e| ApiError::invalid(&field, format!("`{field}`: {e}")))?;
         }
-        parsed.push(ItemInput {
+        items.push(ItemInput {
             product_id,
             quantity,
             price,
         });
     }
-
-    let shipping_address = match obj.get("shippingAddress") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(a)) => {
-            let p = "shippingAddress.";
-            check_keys(
-                a,
-                p,
-                &[
-                    "name",
-                    "line1",
-                    "line2",
-                    "city",
-                    "region",
-                    "postalCode",
-                    "country",
-                ],
-            )?;
-            let country_field = "shippingAddress.country";
-            let country = string(required(a, p, "country")?, country_field)?;
+    let shipping_address = match req.shipping_address {
+        None => None,
+        Some(a) => {
+            let f = |name: &str| format!("shippingAddress.{name}");
             Some(ShippingAddress {
-                name: text(a, p, "name", 100)?,
-                line1: text(a, p, "line1", 200)?,
-                line2: optional_text(a, p, "line2", 200)?,
-                city: text(a, p, "city", 100)?,
-                region: optional_text(a, p, "region", 100)?,
-                postal_code: text(a, p, "postalCode", 20)?,
-                country: parse_country(country).map_err(|e| {
-                    ApiError::invalid(country_field, format!("`{country_field}` {e}"))
+                name: text(&a.name, &f("name"), 100)?,
+                line1: text(&a.line1, &f("line1"), 200)?,
+                line2: optional_text(a.line2.as_deref(), &f("line2"), 200)?,
+                city: text(&a.city, &f("city"), 100)?,
+                region: optional_text(a.region.as_deref(), &f("region"), 100)?,
+                postal_code: text(&a.postal_code, &f("postalCode"), 20)?,
+                country: parse_country(&a.country).map_err(|e| {
+                    let field = f("country");
+                    ApiError::invalid(&field, format!("`{field}` {e}"))
                 })?,
             })
         }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "shippingAddress",
-                "`shippingAddress` must be an object",
-            ))
-        }
     };
-
-    let card = match obj.get("payment") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(p)) => {
-            check_keys(p, "payment.", &["cardNumber"])?;
+    let card = match req.payment {
+        None => None,
+        Some(p) => {
             let field = "payment.cardNumber";
-            let number = string(required(p, "payment.", "cardNumber")?, field)?;
             Some(
-                CardNumber::parse(number)
+                CardNumber::parse(&p.card_number)
                     .map_err(|e| ApiError::invalid(field, format!("`{field}` {e}")))?,
             )
         }
-        Some(_) => return Err(ApiError::invalid("payment", "`payment` must be an object")),
     };
-
     Ok(PlaceOrderInput {
         customer_id,
         customer_email,
-        items: parsed,
+        items,
         shipping_address,
         card,
     })
@@ -444,5 +529,131 @@ mod tests {
         let mut v = good();
         v["items"][0]["status"] = json!("COMPLETED");
         assert_eq!(field_of(v), "items[0].status");
+    }
+}
+
+#[cfg(test)]
+mod messages {
+    use super::*;
+    use serde_json::json;
+
+    /// (code, field, message) of the 400 for `good()` changed by `change`.
+    fn refused(change: impl FnOnce(&mut Value)) -> (&'static str, String, String) {
+        let mut v = json!({"customerId":"c1","customerEmail":"a@example.com",
+            "items":[{"productId":"sku-mug","quantity":1}]});
+        change(&mut v);
+        match parse_place_order(&v) {
+            Err(ApiError::Invalid {
+                code,
+                field,
+                message,
+            }) => (code, field.unwrap_or_default(), message),
+            other => panic!("{v}: {:?}", other.map(|_| ())),
+        }
+    }
+
+    type Change = Box<dyn FnOnce(&mut Value)>;
+
+    #[test]
+    fn each_shape_error_names_its_field_and_says_what_was_expected_in_json_words() {
+        let cases: Vec<(Change, &str, &str, &str)> = vec![
+            (
+                Box::new(|b| b["items"][0]["lineTotal"] = json!(1)),
+                "READ_ONLY_FIELD",
+                "items[0].lineTotal",
+                "decided by the server",
+            ),
+            (
+                Box::new(|b| b["items"][0]["coupon"] = json!(1)),
+                "UNKNOWN_FIELD",
+                "items[0].coupon",
+                "unknown field `items[0].coupon`",
+            ),
+            (
+                Box::new(|b| {
+                    b["items"][0].as_object_mut().unwrap().remove("quantity");
+                }),
+                "MISSING_FIELD",
+                "items[0].quantity",
+                "is required",
+            ),
+            (
+                Box::new(|b| b["items"][0]["quantity"] = json!(1.5)),
+                "VALIDATION_ERROR",
+                "items[0].quantity",
+                "must be a whole number (got floating point `1.5`)",
+            ),
+            (
+                Box::new(|b| b["items"][0]["quantity"] = json!("2")),
+                "VALIDATION_ERROR",
+                "items[0].quantity",
+                "must be a whole number (got string \"2\")",
+            ),
+            (
+                Box::new(|b| b["items"][0]["price"] = json!(true)),
+                "VALIDATION_ERROR",
+                "items[0].price",
+                "must be a decimal such as 19.99",
+            ),
+            (
+                Box::new(|b| b["customerId"] = json!(null)),
+                "MISSING_FIELD",
+                "customerId",
+                "is required",
+            ),
+            (
+                Box::new(|b| b["customerEmail"] = json!(5)),
+                "VALIDATION_ERROR",
+                "customerEmail",
+                "must be a string (got integer `5`)",
+            ),
+            (
+                Box::new(|b| b["items"] = json!({})),
+                "VALIDATION_ERROR",
+                "items",
+                "must be an array (got an object)",
+            ),
+            (
+                Box::new(|b| b["shippingAddress"] = json!("x")),
+                "VALIDATION_ERROR",
+                "shippingAddress",
+                "must be an object",
+            ),
+            (
+                Box::new(|b| b["shippingAddress"] = json!({"name":"A"})),
+                "MISSING_FIELD",
+                "shippingAddress.line1",
+                "is required",
+            ),
+            (
+                Box::new(|b| b["payment"] = json!({"cvc":"1"})),
+                "UNKNOWN_FIELD",
+                "payment.cvc",
+                "unknown field",
+            ),
+            (
+                Box::new(|b| *b = json!([1])),
+                "VALIDATION_ERROR",
+                "",
+                "the body must be a JSON object",
+            ),
+        ];
+        for (change, code, field, says) in cases {
+            let (got_code, got_field, message) = refused(change);
+            assert_eq!((got_code, got_field.as_str()), (code, field), "{message}");
+            assert!(message.contains(says), "{field}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_price_may_be_a_string_or_a_json_number() {
+        let mut v = json!({"customerId":"c1","customerEmail":"a@example.com",
+            "items":[{"productId":"sku-mug","quantity":1,"price":12.5},
+                     {"productId":"sku-tea","quantity":2,"price":" 3.00 "}]});
+        let parsed = parse_place_order(&v).unwrap();
+        assert_eq!(parsed.items[0].price.as_deref(), Some("12.5"));
+        assert_eq!(parsed.items[1].price.as_deref(), Some("3.00"));
+        v["items"][0]["price"] = json!(null);
+        assert_eq!(parse_place_order(&v).unwrap().items[0].price, None);
     }
 }

@@ -103,7 +103,7 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
     post,
     path = "/api/orders",
     tag = "orders",
-    request_body = super::views::PlaceOrderRequest,
+    request_body = super::input::PlaceOrderRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`) and never a second order."),
     ),
@@ -277,7 +277,7 @@ pub(super) async fn record_invoice_payment(
     path = "/api/orders/{order_id}/payment",
     tag = "orders",
     params(("order_id" = String, Path, description = "The order id")),
-    request_body(content = super::views::RecordPaymentRequest, content_type = "application/json"),
+    request_body(content = super::input::RecordPaymentRequest, content_type = "application/json"),
     security(("admin_key" = [])),
     responses(
         (status = 202, description = "Payment recorded; the worker completes the order shortly", body = OrderView),

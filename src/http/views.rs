@@ -1,7 +1,7 @@
 //! JSON shapes of API responses (camelCase), separate from the domain types.
 
 use crate::domain::{Money, Order, Product};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -67,19 +67,19 @@ pub struct TimelineView {
 }
 
 /// A shipping address, as sent when placing an order and as shown on the order.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShippingAddressView {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[schema(min_length = 1, max_length = 200)]
     pub line1: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 200)]
     pub line2: Option<String>,
     #[schema(min_length = 1, max_length = 100)]
     pub city: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 100)]
     pub region: Option<String>,
     #[schema(min_length = 1, max_length = 20)]
@@ -279,61 +279,7 @@ pub struct HealthChecks {
     pub queue: &'static str,
 }
 
-// ---------------------------------------------------------------- request bodies
-// Parsed by hand in `input.rs` (which names the field at fault); these types only document
-// them in the OpenAPI document.
-
-/// The body of `POST /api/orders` (parsed by hand in `input.rs`, which names the field at
-/// fault; this type only documents it).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PlaceOrderRequest {
-    /// 1 to 128 visible ASCII characters.
-    #[schema(min_length = 1, max_length = 128, example = "cust-42")]
-    pub customer_id: String,
-    #[schema(max_length = 254, example = "ann@example.com")]
-    pub customer_email: String,
-    /// 1 to 50 lines, each product at most once.
-    #[schema(min_items = 1, max_items = 50)]
-    pub items: Vec<OrderItemRequest>,
-    pub shipping_address: Option<ShippingAddressView>,
-    /// Without it the order is on invoice: refused (400 `PAYMENT_REQUIRED`) unless the shop
-    /// takes orders on invoice (`orders.invoice_enabled`).
-    pub payment: Option<PaymentRequest>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OrderItemRequest {
-    #[schema(example = "sku-mug")]
-    pub product_id: String,
-    /// 1 to 100 (`Quantity::MAX`; a test holds the two together).
-    #[schema(minimum = 1, maximum = 100)]
-    pub quantity: u32,
-    /// The unit price the shopper saw (decimal). If the catalog price differs, the order is
-    /// refused with 409 `PRICE_CHANGED` instead of charging a surprise.
-    #[schema(example = "12.50")]
-    pub price: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PaymentRequest {
-    /// 12 to 19 digits (spaces and dashes allowed); only a token and the last four are kept.
-    /// `4000000000000002` is always declined by the simulated gateway.
-    #[schema(example = "4242424242424242")]
-    pub card_number: String,
-}
-
 /// A PDF document.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct Pdf(#[allow(dead_code)] Vec<u8>);
-
-/// The body of `POST /api/orders/{order_id}/payment`.
-#[derive(Serialize, ToSchema)]
-pub struct RecordPaymentRequest {
-    /// The payment's reference as the shop books it (a bank transfer's, a cheque number).
-    #[schema(min_length = 1, max_length = 200)]
-    pub reference: String,
-}
