@@ -52,7 +52,7 @@ impl Services {
         let products = crate::catalog::load(settings.catalog.file.as_deref())?;
         let added = retry
             .run("seeding the product catalog", || {
-                self.store.seed_products(&products)
+                self.inventory.seed_products(&products)
             })
             .await
             .context("seeding the product catalog")?;
@@ -227,7 +227,7 @@ mod tests {
             .run("seeding", || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 | 1 => Err(PortError::Unavailable("store is down".into())),
-                    _ => services.store.seed_products(&products).await,
+                    _ => services.inventory.seed_products(&products).await,
                 }
             })
             .await
@@ -236,12 +236,12 @@ mod tests {
         let p = &products[0];
         let order = crate::domain::OrderId::generate();
         services
-            .store
+            .inventory
             .reserve_stock(&order, &[(p.product_id.clone(), 1)])
             .await
             .unwrap();
         assert_eq!(services.seed_catalog(&settings, &QUICK).await.unwrap(), 0);
-        let listed = services.store.list_products().await.unwrap();
+        let listed = services.inventory.list_products().await.unwrap();
         let now = listed
             .iter()
             .find(|q| q.product_id == p.product_id)

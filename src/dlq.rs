@@ -12,7 +12,7 @@
 
 use crate::domain::OrderId;
 use crate::ports::Services;
-use crate::ports::{Alarm, DeadLetter, OrderMessage, PortResult};
+use crate::ports::{Alarm, DeadLetter, OrderMessage, PortResult, RecordValue};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,13 +36,30 @@ pub struct DlqMonitor {
     grew: Arc<Notify>,
 }
 
-fn parse(record: Option<(String, u64)>) -> (bool, u64, Option<u64>) {
-    match record {
-        None => (false, 0, None),
-        Some((value, version)) => {
-            let (state, n) = value.split_once(':').unwrap_or(("closed", "0"));
-            (state == "open", n.parse().unwrap_or(0), Some(version))
-        }
+/// The fleet's alarm state, in the `dlq-alarm` record: the current (or last) episode, open
+/// while the dead-letter queue holds messages. Kept as `open:N` / `closed:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Episode {
+    open: bool,
+    number: u64,
+}
+
+impl RecordValue for Episode {
+    fn encode(&self) -> String {
+        let state = if self.open { "open" } else { "closed" };
+        format!("{state}:{}", self.number)
+    }
+    fn decode(text: &str) -> Option<Episode> {
+        let (state, n) = text.split_once(':')?;
+        let open = match state {
+            "open" => true,
+            "closed" => false,
+            _ => return None,
+        };
+        Some(Episode {
+            open,
+            number: n.parse().ok()?,
+        })
     }
 }
 
@@ -66,18 +83,28 @@ impl DlqMonitor {
         let queue_depth = self.services.queue.depth().await?;
         crate::metrics::queue_depth(&queue_depth);
         let depth = queue_depth.dead_letters;
-        let store = &self.services.store;
-        let (open, episode, version) = parse(store.get_record(RECORD).await?);
+        let store = &self.services.records;
+        let record = store.read::<Episode>(RECORD).await?;
+        let version = record.as_ref().map(|r| r.version);
+        // Never written, or unreadable: no episode yet.
+        let Episode {
+            open,
+            number: episode,
+        } = record.and_then(|r| r.value).unwrap_or(Episode {
+            open: false,
+            number: 0,
+        });
         if depth > 0 || grew {
             if open {
                 self.alarm(episode, depth).await?;
                 return Ok(AlarmStep::Quiet);
             }
             let next = episode + 1;
-            if store
-                .cas_record(RECORD, version, &format!("open:{next}"))
-                .await?
-            {
+            let opened = Episode {
+                open: true,
+                number: next,
+            };
+            if store.write(RECORD, version, &opened).await? {
                 self.alarm(next, depth).await?;
                 crate::metrics::notification("alarm");
                 return Ok(AlarmStep::Raised {
@@ -87,11 +114,11 @@ impl DlqMonitor {
             }
             return Ok(AlarmStep::Quiet);
         }
-        if open
-            && store
-                .cas_record(RECORD, version, &format!("closed:{episode}"))
-                .await?
-        {
+        let closed = Episode {
+            open: false,
+            number: episode,
+        };
+        if open && store.write(RECORD, version, &closed).await? {
             self.recovery(episode).await?;
             crate::metrics::notification("alarm");
             return Ok(AlarmStep::Recovered { episode });
@@ -231,10 +258,23 @@ mod tests {
     }
 
     #[test]
-    fn parses_records() {
-        assert_eq!(parse(None), (false, 0, None));
-        assert_eq!(parse(Some(("open:3".into(), 7))), (true, 3, Some(7)));
-        assert_eq!(parse(Some(("closed:3".into(), 8))), (false, 3, Some(8)));
+    fn episodes_keep_their_text_form() {
+        let open = Episode {
+            open: true,
+            number: 3,
+        };
+        assert_eq!(open.encode(), "open:3");
+        assert_eq!(Episode::decode("open:3"), Some(open));
+        assert_eq!(
+            Episode::decode("closed:12"),
+            Some(Episode {
+                open: false,
+                number: 12
+            })
+        );
+        for foreign in ["", "open", "half:3", "open:x", "{\"o\":{}}"] {
+            assert_eq!(Episode::decode(foreign), None, "{foreign}");
+        }
     }
 }
 

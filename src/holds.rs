@@ -3,7 +3,7 @@
 //! one client address (an IPv4 address or an IPv6 /64) may hold at once; a hold also runs
 //! out (the order becomes FAILED `PAYMENT_OVERDUE` and its stock goes back, see the worker).
 //!
-//! Each of the three is a coordination record (`OrderStore::get_record`/`cas_record`) named
+//! Each of the three is a coordination record (`Coordination::get_record`/`cas_record`) named
 //! by a keyed MAC of the value (no e-mail address or client address in the store's keys),
 //! holding the orders counted against it: entry → (units, until). The entry is the order's
 //! Idempotency-Key (as a keyed MAC) when the request has one, else the order id, so a retry
@@ -18,7 +18,7 @@
 //! [`MAX_CAP`], so a record stays far below DynamoDB's 400 KB item limit.
 
 use crate::domain::{CustomerId, Email, OrderId};
-use crate::ports::{DataKey, OrderStore, PortError, PortResult};
+use crate::ports::{Coordination, DataKey, Json, PortError, PortResult, Versioned};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -93,12 +93,23 @@ struct Held {
 }
 
 impl Held {
-    fn parse(name: &str, value: &str) -> Held {
-        serde_json::from_str(value).unwrap_or_else(|e| {
-            // Only this module writes these; a damaged one is started afresh (counting less
-            // for a while is the lesser harm than refusing every order on invoice).
-            tracing::error!(record = name, error = %e, "unreadable invoice hold record: starting it afresh");
-            Held::default()
+    /// The record `name` as read: its entries (none if never written) and its version.
+    async fn read(store: &dyn Coordination, name: &str) -> PortResult<(Held, Option<u64>)> {
+        Ok(match store.read::<Json<Held>>(name).await? {
+            None => (Held::default(), None),
+            Some(Versioned { value, version }) => {
+                let held = value.map(|j| j.0).unwrap_or_else(|| {
+                    // Only this module writes these; a damaged one is started afresh
+                    // (counting less for a while is the lesser harm than refusing every order
+                    // on invoice).
+                    tracing::error!(
+                        record = name,
+                        "unreadable invoice hold record: starting it afresh"
+                    );
+                    Held::default()
+                });
+                (held, Some(version))
+            }
         })
     }
 
@@ -138,22 +149,20 @@ pub fn entry_for(key: &DataKey, idempotency_key: Option<&str>, order_id: &OrderI
 /// `change` returns `Ok(t)` after changing the value (then written; the answer is `t`) or
 /// `Err(t)` to stop without writing.
 async fn update<T>(
-    store: &dyn OrderStore,
+    store: &dyn Coordination,
     name: &str,
     now: i64,
     mut change: impl FnMut(&mut Held) -> Result<T, T>,
 ) -> PortResult<T> {
     for _ in 0..CAS_TRIES {
-        let (mut held, version) = match store.get_record(name).await? {
-            Some((value, version)) => (Held::parse(name, &value).live(now), Some(version)),
-            None => (Held::default(), None),
-        };
+        let (held, version) = Held::read(store, name).await?;
+        let mut held = held.live(now);
         let answer = match change(&mut held) {
             Err(stop) => return Ok(stop),
             Ok(t) => t,
         };
-        let value = serde_json::to_string(&held).map_err(|e| PortError::Unexpected(e.into()))?;
-        if store.cas_record(name, version, &value).await? {
+        let held = Json(held);
+        if store.write(name, version, &held).await? {
             return Ok(answer);
         }
     }
@@ -165,7 +174,7 @@ async fn update<T>(
 /// Counts `units` under `entry` against every key until `until`, or adds nothing if one
 /// would go past its cap. Idempotent: an entry already counted is not counted twice.
 pub async fn take(
-    store: &dyn OrderStore,
+    store: &dyn Coordination,
     keys: &[HoldKey],
     entry: &str,
     units: u64,
@@ -212,7 +221,7 @@ pub fn names(keys: &[HoldKey]) -> Vec<String> {
 }
 
 /// Stops counting `entry` against the named records. Idempotent.
-pub async fn release(store: &dyn OrderStore, names: &[String], entry: &str) -> PortResult<()> {
+pub async fn release(store: &dyn Coordination, names: &[String], entry: &str) -> PortResult<()> {
     let now = Utc::now().timestamp();
     for name in names {
         update(store, name, now, |held| match held.orders.remove(entry) {
@@ -225,10 +234,7 @@ pub async fn release(store: &dyn OrderStore, names: &[String], entry: &str) -> P
 }
 
 /// How many units the named record holds now (for tests and the console).
-pub async fn held_units(store: &dyn OrderStore, name: &str) -> PortResult<u64> {
+pub async fn held_units(store: &dyn Coordination, name: &str) -> PortResult<u64> {
     let now = Utc::now().timestamp();
-    Ok(match store.get_record(name).await? {
-        Some((value, _)) => Held::parse(name, &value).live(now).units(),
-        None => 0,
-    })
+    Ok(Held::read(store, name).await?.0.live(now).units())
 }

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::ports::Services;
 use crate::ports::{
-    DataKey, IdempotencyBegin, IdempotencyRecord, NewKey, OrderMessage, OrderStore, PortError,
+    DataKey, IdempotencyBegin, IdempotencyRecord, Inventory, NewKey, OrderMessage, PortError,
     PortResult, StoredResponse,
 };
 use serde_json::Value;
@@ -161,7 +161,7 @@ impl CatalogCache {
         }
     }
 
-    pub async fn get(&self, store: &dyn OrderStore) -> PortResult<Catalog> {
+    pub async fn get(&self, store: &dyn Inventory) -> PortResult<Catalog> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
@@ -476,7 +476,7 @@ impl PlaceOrder {
         // earlier policy still gets its replay.
         self.invoice_policy(&input)?;
         let s = &self.services;
-        let catalog = self.catalog.get(s.store.as_ref()).await?;
+        let catalog = self.catalog.get(s.inventory.as_ref()).await?;
         let mut lines = Vec::with_capacity(input.items.len());
         for (i, item) in input.items.iter().enumerate() {
             let product = catalog.get(&item.product_id).ok_or_else(|| {
@@ -590,7 +590,7 @@ impl PlaceOrder {
         let hold_for = Duration::from_secs(self.settings.invoice_hold_secs + 24 * 3600);
         let until = chrono::Utc::now() + chrono::Duration::from_std(hold_for).unwrap_or_default();
         let taken = crate::holds::take(
-            self.services.store.as_ref(),
+            self.services.records.as_ref(),
             &p.holds,
             &hold.entry,
             p.order.units(),
@@ -614,7 +614,7 @@ impl PlaceOrder {
             return;
         };
         if let Err(e) =
-            crate::holds::release(self.services.store.as_ref(), added, &hold.entry).await
+            crate::holds::release(self.services.records.as_ref(), added, &hold.entry).await
         {
             tracing::warn!(error = %e, "could not give back an invoice hold (it lapses by itself)");
         }

@@ -13,7 +13,7 @@
 
 use crate::domain::OrderStatus;
 use crate::ports::Services;
-use crate::ports::{OrderMessage, PortError, PortResult};
+use crate::ports::{OrderMessage, PortError, PortResult, RecordValue};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,26 @@ const LEASE: &str = "reconciler-lease";
 /// looked at: the list is newest first and the overdue ones are the oldest, so a cap would
 /// never reach them once more than it wait (a DynamoDB Query page per 100 orders per pass).
 const MAX_PER_PASS: usize = 1000;
+
+/// Who runs the reconciler, and until when (Unix ms): `holder|until` in the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Lease {
+    holder: String,
+    until_ms: i64,
+}
+
+impl RecordValue for Lease {
+    fn encode(&self) -> String {
+        format!("{}|{}", self.holder, self.until_ms)
+    }
+    fn decode(text: &str) -> Option<Lease> {
+        let (holder, until) = text.split_once('|')?;
+        Some(Lease {
+            holder: holder.to_owned(),
+            until_ms: until.parse().ok()?,
+        })
+    }
+}
 
 pub struct Reconciler {
     services: Services,
@@ -45,17 +65,21 @@ impl Reconciler {
 
     /// Takes (or renews) the lease for twice the run interval; false if another instance holds it.
     pub async fn acquire_lease(&self) -> PortResult<bool> {
-        let store = &self.services.store;
+        let store = &self.services.records;
         let now = Utc::now().timestamp_millis();
-        let until = now + 2 * self.every.as_millis() as i64;
-        let value = format!("{}|{until}", self.holder);
-        match store.get_record(LEASE).await? {
-            None => store.cas_record(LEASE, None, &value).await,
-            Some((current, version)) => {
-                let (holder, expires) = current.split_once('|').unwrap_or(("", "0"));
-                let expired = expires.parse::<i64>().unwrap_or(0) <= now;
-                if holder == self.holder || expired {
-                    store.cas_record(LEASE, Some(version), &value).await
+        let mine = Lease {
+            holder: self.holder.clone(),
+            until_ms: now + 2 * self.every.as_millis() as i64,
+        };
+        match store.read::<Lease>(LEASE).await? {
+            None => store.write(LEASE, None, &mine).await,
+            Some(current) => {
+                // An unreadable lease counts as run out.
+                let free = current
+                    .value
+                    .map_or(true, |l| l.holder == self.holder || l.until_ms <= now);
+                if free {
+                    store.write(LEASE, Some(current.version), &mine).await
                 } else {
                     Ok(false)
                 }
@@ -156,6 +180,24 @@ impl Reconciler {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(self.every) => {}
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_keeps_its_text_form() {
+        let lease = Lease {
+            holder: "abc".into(),
+            until_ms: 1_700_000_000_000,
+        };
+        assert_eq!(lease.encode(), "abc|1700000000000");
+        assert_eq!(Lease::decode(&lease.encode()), Some(lease));
+        for foreign in ["", "abc", "abc|soon", "open:3"] {
+            assert_eq!(Lease::decode(foreign), None, "{foreign}");
         }
     }
 }

@@ -310,12 +310,17 @@ impl Worker {
         // payment recorded meanwhile would complete an order without its stock); released
         // at most once, so a redelivery only checks.
         if order.failure_reason == Some(FailureReason::PaymentOverdue)
-            && store.release_stock(&order.order_id).await?
+            && self
+                .services
+                .inventory
+                .release_stock(&order.order_id)
+                .await?
         {
             tracing::info!("stock of the lapsed order released");
         }
         if let (true, Some(hold)) = (order.status.is_terminal(), &order.invoice_hold) {
-            crate::holds::release(store.as_ref(), &hold.records, &hold.entry).await?;
+            crate::holds::release(self.services.records.as_ref(), &hold.records, &hold.entry)
+                .await?;
         }
         self.announce(&order, made_final, rendered).await?;
         // Only a settled order lets its message go; anything else is retried (never deleted).
@@ -360,7 +365,7 @@ impl Worker {
         let s = &self.services;
         let step = std::time::Instant::now();
         let reservation = s
-            .store
+            .inventory
             .reserve_stock(&order.order_id, &order.stock_lines())
             .await?;
         crate::metrics::worker_step("reserve", step.elapsed());
@@ -403,7 +408,7 @@ impl Worker {
         match charge {
             ChargeOutcome::Declined { code } => {
                 tracing::info!(%code, "payment declined");
-                s.store.release_stock(&order.order_id).await?;
+                s.inventory.release_stock(&order.order_id).await?;
                 return self
                     .move_to(
                         order,

@@ -23,13 +23,16 @@ async fn fresh() -> Option<c::Adapters> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let queue = EmbeddedQueue::open(&d.join("queue.sqlite3"), VISIBILITY, MAX_RECEIVES).unwrap();
+    let store = Arc::new(EmbeddedStore::open(&d.join("store.sqlite3")).unwrap());
     Some(c::Adapters {
         queue: c::QueueFixture {
             queue: Arc::new(queue),
             visibility: VISIBILITY,
             max_receive_count: MAX_RECEIVES,
         },
-        store: Arc::new(EmbeddedStore::open(&d.join("store.sqlite3")).unwrap()),
+        store: store.clone(),
+        inventory: store.clone(),
+        records: store,
         receipts: Arc::new(FileReceiptStore::open(d).unwrap()),
         notifier: Arc::new(EmbeddedNotifier::open(&d.join("notifier.sqlite3")).unwrap()),
         deliveries: Box::new(NotifierRows(d.join("notifier.sqlite3"))),

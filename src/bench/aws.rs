@@ -126,7 +126,7 @@ pub async fn run(orders: usize, moto_server: Option<&Path>) -> anyhow::Result<Aw
     for p in &mut products {
         p.stock = 1_000_000_000;
     }
-    observer.store.seed_products(&products).await?;
+    observer.inventory.seed_products(&products).await?;
 
     let counter = RequestCounter::default();
     let services = services_counted(&sdk, &aws, Some(counter.clone()));

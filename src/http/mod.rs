@@ -408,7 +408,7 @@ pub fn metrics_server(
 async fn list_products(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let products: Vec<views::ProductView> = state
         .services
-        .store
+        .inventory
         .list_products()
         .await?
         .into_iter()

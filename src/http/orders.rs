@@ -8,7 +8,7 @@ use super::views::{CreatedView, OrderListView, OrderView};
 use super::{request_id, AppState};
 use crate::domain::{IdempotencyKey, Order, OrderId, OrderStatus};
 use crate::place_order::{order_token, sha256_hex, PlaceRequest};
-use crate::ports::{DataKey, OrderMessage, PortError, StoredResponse};
+use crate::ports::{DataKey, Json, OrderMessage, PortError, StoredResponse};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -190,17 +190,21 @@ pub(super) async fn recorded_payment(
     if let Some(p) = &order.invoice_payment {
         return Ok(Some(p.clone()));
     }
-    let Some((value, _)) = state
+    let Some(record) = state
         .services
-        .store
-        .get_record(&payment_record(&order.order_id))
+        .records
+        .read::<Json<crate::domain::InvoicePayment>>(&payment_record(&order.order_id))
         .await?
     else {
         return Ok(None);
     };
-    serde_json::from_str(&value).map(Some).map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!("payment record of {}: {e}", order.order_id))
-    })
+    match record.value {
+        Some(Json(payment)) => Ok(Some(payment)),
+        None => Err(ApiError::Internal(anyhow::anyhow!(
+            "the payment record of {} is unreadable",
+            order.order_id
+        ))),
+    }
 }
 
 /// Records a payment received for an order on invoice: the worker completes the order with
@@ -246,10 +250,9 @@ pub(super) async fn record_invoice_payment(
         recorded_by,
         recorded_at: chrono::Utc::now(),
     };
-    let store = &state.services.store;
+    let records = &state.services.records;
     let name = payment_record(&order.order_id);
-    let value = serde_json::to_string(&proposed).map_err(|e| ApiError::Internal(e.into()))?;
-    let payment = if store.cas_record(&name, None, &value).await? {
+    let payment = if records.write(&name, None, &Json(proposed.clone())).await? {
         proposed
     } else {
         match recorded_payment(state, order).await? {

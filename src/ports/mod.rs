@@ -4,6 +4,8 @@
 //! All ports share one error vocabulary, [`PortError`]; adapters map their backend's errors
 //! into it inside the adapter, by error kind, never by matching message strings.
 
+pub mod coordination;
+pub mod inventory;
 pub mod keys;
 pub mod mailer;
 pub mod notifier;
@@ -14,6 +16,8 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use coordination::{Coordination, Json, RecordValue, Versioned};
+pub use inventory::{Inventory, Reservation};
 pub use keys::{DataKey, KeyRing};
 pub use mailer::Mailer;
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};
@@ -22,14 +26,19 @@ pub use queue::{DeadLetter, Delivery, OrderMessage, OrderQueue, QueueDepth};
 pub use receipts::ReceiptStore;
 pub use store::{
     Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing, OrderStore,
-    Reservation, StoredResponse,
+    StoredResponse,
 };
 
 /// The ports the core talks to, whichever family implements them.
 #[derive(Clone)]
 pub struct Services {
     pub queue: Arc<dyn OrderQueue>,
+    /// Orders and their idempotency records.
     pub store: Arc<dyn OrderStore>,
+    /// Products and their stock.
+    pub inventory: Arc<dyn Inventory>,
+    /// The fleet's coordination records.
+    pub records: Arc<dyn Coordination>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub notifier: Arc<dyn Notifier>,
     pub payments: Arc<dyn PaymentGateway>,

@@ -1,7 +1,9 @@
-//! The order store port: orders, the product catalog with stock, and idempotency records.
+//! The order store port: orders and their idempotency records (one write may cover both).
+//! Stock is the [`Inventory`](super::Inventory) port; fleet coordination records are
+//! [`Coordination`](super::Coordination).
 
 use super::PortResult;
-use crate::domain::{Order, OrderId, OrderStatus, Product, ProductId};
+use crate::domain::{Order, OrderId, OrderStatus};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -87,18 +89,6 @@ pub enum IdempotencyBegin {
     Mismatch,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    /// Stock for every line was taken just now.
-    Reserved,
-    /// This order already holds its reservation (a retry): nothing changed.
-    AlreadyReserved,
-    /// This order's reservation was taken and later released: nothing changed.
-    Released,
-    /// Not enough stock for this product; no stock changed for any line.
-    Insufficient { product_id: ProductId },
-}
-
 /// A page of orders, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderListing {
@@ -116,12 +106,6 @@ pub struct OrderListing {
 ///   linearisable: two workers cannot both move PENDING → PROCESSING.
 /// - `list_orders` returns newest first, at most `limit`, optionally by status; the cursor is
 ///   opaque and `Precondition` if malformed.
-/// - `reserve_stock` takes stock for all lines in one atomic step, at most once per order id:
-///   all or nothing (`Insufficient`), and a second call reports `AlreadyReserved`/`Released`
-///   without touching stock. `release_stock` gives a held reservation back once; it returns
-///   whether it released anything.
-/// - `seed_products` inserts products whose id is not there yet and leaves existing ones
-///   (and their stock) alone; returns how many it inserted.
 /// - Idempotency: `idempotency_begin` atomically creates the record (fingerprint, a lease of
 ///   `lease`, expiry after `ttl`) or reports its state: `Mismatch` for another fingerprint,
 ///   `Completed` with the stored response, `InFlight` while another holder's lease runs,
@@ -139,13 +123,9 @@ pub struct OrderListing {
 ///   new. Otherwise nothing is written and it fails with `AlreadyExists` (also when a
 ///   concurrent write on the same key got in the way); the caller then goes the
 ///   `idempotency_begin` way, which reports what the record holds.
-/// - Coordination records: `cas_record` is a compare-and-set on a version number.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
     async fn ping(&self) -> PortResult<()>;
-
-    async fn seed_products(&self, products: &[Product]) -> PortResult<usize>;
-    async fn list_products(&self) -> PortResult<Vec<Product>>;
 
     async fn insert_order(
         &self,
@@ -165,13 +145,6 @@ pub trait OrderStore: Send + Sync + 'static {
     /// How many orders are in each status (every status listed, zeros included).
     async fn count_by_status(&self) -> PortResult<Vec<(OrderStatus, u64)>>;
 
-    async fn reserve_stock(
-        &self,
-        order_id: &OrderId,
-        lines: &[(ProductId, u32)],
-    ) -> PortResult<Reservation>;
-    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool>;
-
     async fn idempotency_begin(
         &self,
         key: &str,
@@ -187,14 +160,6 @@ pub trait OrderStore: Send + Sync + 'static {
         response: &StoredResponse,
     ) -> PortResult<()>;
     async fn idempotency_release(&self, key: &str, holder: &str) -> PortResult<()>;
-
-    /// Reads a coordination record: its value and version.
-    async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>>;
-    /// Writes `value` only if the record's version is still `expected` (`None`: the record
-    /// must not exist), bumping the version. Returns whether it wrote. Of many instances
-    /// racing from the same version exactly one wins: the DLQ alarm uses this to raise one
-    /// alarm per episode across a fleet.
-    async fn cas_record(&self, name: &str, expected: Option<u64>, value: &str) -> PortResult<bool>;
 }
 
 #[cfg(test)]

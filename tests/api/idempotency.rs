@@ -80,7 +80,7 @@ async fn a_retry_replays_even_after_the_price_changed() {
     let mut body = order_body("sku-cap", 1);
     let cap = app
         .services
-        .store
+        .inventory
         .list_products()
         .await
         .unwrap()

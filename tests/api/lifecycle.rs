@@ -671,7 +671,7 @@ async fn unpaid_orders_on_invoice_are_capped_per_customer_email_and_network() {
     let mut held = Vec::new();
     for r in &records {
         held.push(
-            orderflow::holds::held_units(app.services.store.as_ref(), &r.name)
+            orderflow::holds::held_units(app.services.records.as_ref(), &r.name)
                 .await
                 .unwrap(),
         );
@@ -686,7 +686,7 @@ async fn unpaid_orders_on_invoice_are_capped_per_customer_email_and_network() {
 async fn of_two_payments_recorded_for_one_order_only_the_first_is_taken() {
     let app = crate::helpers::spawn_app_with(&invoicing(&[]), false).await;
     let s = app.services.clone();
-    let product = s.store.list_products().await.unwrap().remove(0);
+    let product = s.inventory.list_products().await.unwrap().remove(0);
     let mut order = crate::conformance::order_for(&[(&product, 1)]);
     order.payment = None;
     order.status = orderflow::domain::OrderStatus::AwaitingPayment;

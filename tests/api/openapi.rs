@@ -268,7 +268,7 @@ async fn payment_answers_match_the_document() {
     let app = spawn_app_with(&[("ORDERFLOW__ORDERS__INVOICE_ENABLED", "true")], false).await;
     let c = contract(&app).await;
     let s = app.services.clone();
-    let product = s.store.list_products().await.unwrap().remove(0);
+    let product = s.inventory.list_products().await.unwrap().remove(0);
     let mut waiting = crate::conformance::order_for(&[(&product, 1)]);
     waiting.payment = None;
     waiting.status = orderflow::domain::OrderStatus::AwaitingPayment;

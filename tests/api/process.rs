@@ -507,7 +507,7 @@ async fn a_sigterm_during_a_burst_loses_none_and_doubles_none() {
 /// store leaves it empty.
 #[tokio::test]
 async fn the_worker_does_not_seed_the_catalog() {
-    use orderflow::ports::OrderStore;
+    use orderflow::ports::Inventory;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("worker.log");

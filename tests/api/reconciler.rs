@@ -12,7 +12,7 @@ async fn an_order_recorded_but_never_enqueued_is_completed_once() {
     let s = app.services.clone();
     // The crash between the two writes: the order is recorded, no message is sent.
     let product = s
-        .store
+        .inventory
         .list_products()
         .await
         .unwrap()
@@ -66,7 +66,7 @@ async fn an_order_recorded_but_never_enqueued_is_completed_once() {
         1
     );
     let after = s
-        .store
+        .inventory
         .list_products()
         .await
         .unwrap()
@@ -113,7 +113,7 @@ async fn one_reconciler_at_a_time() {
 async fn an_overdue_order_behind_a_thousand_younger_ones_is_still_handed_to_the_worker() {
     let app = spawn_app_with(&[], false).await;
     let s = app.services.clone();
-    let product = s.store.list_products().await.unwrap().remove(0);
+    let product = s.inventory.list_products().await.unwrap().remove(0);
     let awaiting = |due: chrono::DateTime<chrono::Utc>| {
         let mut o = crate::conformance::order_for(&[(&product, 1)]);
         o.payment = None;

@@ -111,7 +111,7 @@ async fn a_redelivery_after_a_crash_mid_order_completes_once() {
         .update_order(&order, OrderStatus::Pending)
         .await
         .unwrap();
-    s.store
+    s.inventory
         .reserve_stock(&id, &order.stock_lines())
         .await
         .unwrap();

@@ -370,8 +370,10 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     );
 
     // 3. Fix the cause (the order now exists), redrive: it is processed, and the DLQ recovers.
-    let mut fixed =
-        crate::conformance::order_for(&[(&services.store.list_products().await.unwrap()[0], 1)]);
+    let mut fixed = crate::conformance::order_for(&[(
+        &services.inventory.list_products().await.unwrap()[0],
+        1,
+    )]);
     fixed.order_id = ghost.clone();
     services.store.insert_order(&fixed, None).await.unwrap();
     let redrive = orderflow(
@@ -409,7 +411,7 @@ async fn serve_and_worker_processes_run_the_whole_flow_on_aws() {
     //    an operator records completes it; an unpaid one lapses and gives its stock back.
     let stock = || async {
         services
-            .store
+            .inventory
             .list_products()
             .await
             .unwrap()

@@ -43,7 +43,7 @@ async fn requests_per_order_by_api() {
     let settings = Arc::new(settings);
     let observer = services_with(&sdk, &aws);
     observer
-        .store
+        .inventory
         .seed_products(&orderflow::catalog::load(None).unwrap())
         .await
         .unwrap();

@@ -99,6 +99,8 @@ async fn adapters() -> Option<c::Adapters> {
             max_receive_count: MAX_RECEIVES,
         },
         store: s.store,
+        inventory: s.inventory,
+        records: s.records,
         receipts: s.receipts,
         notifier: s.notifier,
         deliveries: Box::new(deliveries),

@@ -16,9 +16,9 @@ use orderflow::domain::{
     PricedLine, Product, ProductId, Quantity,
 };
 use orderflow::ports::{
-    Alarm, ChargeOutcome, ChargeRequest, EventType, IdempotencyBegin, KeyRing, NewKey, Notifier,
-    OrderEvent, OrderQueue, OrderStore, PaymentGateway, PortError, ReceiptStore, Reservation,
-    StoredResponse,
+    Alarm, ChargeOutcome, ChargeRequest, Coordination, EventType, IdempotencyBegin, Inventory,
+    KeyRing, NewKey, Notifier, OrderEvent, OrderQueue, OrderStore, PaymentGateway, PortError,
+    ReceiptStore, Reservation, StoredResponse,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +36,8 @@ pub struct QueueFixture {
 pub struct Adapters {
     pub queue: QueueFixture,
     pub store: Arc<dyn OrderStore>,
+    pub inventory: Arc<dyn Inventory>,
+    pub records: Arc<dyn Coordination>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub notifier: Arc<dyn Notifier>,
     pub deliveries: Box<dyn DeliveryProbe>,
@@ -63,11 +65,11 @@ macro_rules! conformance_suite {
             store_orders_and_conditional_updates(a.store.as_ref());
             store_concurrent_transitions_have_one_winner(a.store.clone());
             store_lists_orders_newest_first(a.store.as_ref());
-            store_reservations_are_atomic_and_idempotent(a.store.as_ref());
+            inventory_reservations_are_atomic_and_idempotent(a.inventory.as_ref());
             store_keyed_insert(a.store.clone());
             store_idempotency_records(a.store.clone());
-            store_records_compare_and_set(a.store.clone());
-            store_invoice_holds_never_exceed_their_cap(a.store.clone());
+            records_compare_and_set(a.records.clone());
+            records_invoice_holds_never_exceed_their_cap(a.records.clone());
             receipts_roundtrip(a.receipts.as_ref());
             notifier_delivers_each_event_and_alarm_once(a.notifier.as_ref(), a.deliveries.as_ref());
             mailer_sends_each_key_once(&a.mail);
@@ -343,7 +345,6 @@ pub async fn queue_batches(f: &QueueFixture) {
 /// Orders round-trip; inserts are create-only; updates are conditional on the status.
 pub async fn store_orders_and_conditional_updates(s: &dyn OrderStore) {
     let p = product(&unique("p"), 1999, 10);
-    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
     let order = order_for(&[(&p, 2)]);
     s.insert_order(&order, None).await.unwrap();
     assert!(matches!(
@@ -387,7 +388,6 @@ pub async fn store_orders_and_conditional_updates(s: &dyn OrderStore) {
 /// Of many concurrent PENDING → PROCESSING writes exactly one wins.
 pub async fn store_concurrent_transitions_have_one_winner(s: Arc<dyn OrderStore>) {
     let p = product(&unique("p"), 100, 10);
-    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
     let order = order_for(&[(&p, 1)]);
     s.insert_order(&order, None).await.unwrap();
     let mut tasks = Vec::new();
@@ -409,7 +409,6 @@ pub async fn store_concurrent_transitions_have_one_winner(s: Arc<dyn OrderStore>
 /// Newest first, filtered by status, paged by an opaque cursor.
 pub async fn store_lists_orders_newest_first(s: &dyn OrderStore) {
     let p = product(&unique("p"), 100, 100);
-    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
         let mut o = order_for(&[(&p, 1)]);
@@ -483,7 +482,7 @@ pub async fn store_lists_orders_newest_first(s: &dyn OrderStore) {
 }
 
 /// Reservations are all-or-nothing, at most once per order, released at most once.
-pub async fn store_reservations_are_atomic_and_idempotent(s: &dyn OrderStore) {
+pub async fn inventory_reservations_are_atomic_and_idempotent(s: &dyn Inventory) {
     let a = product(&unique("a"), 100, 5);
     let b = product(&unique("b"), 100, 1);
     s.seed_products(&[a.clone(), b.clone()]).await.unwrap();
@@ -582,7 +581,6 @@ pub async fn store_reservations_are_atomic_and_idempotent(s: &dyn OrderStore) {
 /// leave exactly one order.
 pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
     let p = product(&unique("p"), 100, 10);
-    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
     let resp = StoredResponse {
         status: 201,
         body: "{\"orderId\":\"k\"}".into(),
@@ -727,7 +725,6 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
     );
 
     let p = product(&unique("p"), 100, 10);
-    s.seed_products(std::slice::from_ref(&p)).await.unwrap();
     let order = order_for(&[(&p, 1)]);
     let resp = StoredResponse {
         status: 201,
@@ -841,7 +838,7 @@ pub async fn store_idempotency_records(s: Arc<dyn OrderStore>) {
 }
 
 /// Coordination records: compare-and-set on a version; of racing writers exactly one wins.
-pub async fn store_records_compare_and_set(s: Arc<dyn OrderStore>) {
+pub async fn records_compare_and_set(s: Arc<dyn Coordination>) {
     let name = unique("rec");
     assert_eq!(s.get_record(&name).await.unwrap(), None);
     assert!(s.cas_record(&name, None, "open:1").await.unwrap());
@@ -878,7 +875,7 @@ pub async fn store_records_compare_and_set(s: Arc<dyn OrderStore>) {
 /// cap, exactly as many units as the cap allows are held, never more; taking and releasing
 /// are idempotent; an order refused by its second key holds nothing on its first; an entry
 /// past its time no longer counts.
-pub async fn store_invoice_holds_never_exceed_their_cap(s: Arc<dyn OrderStore>) {
+pub async fn records_invoice_holds_never_exceed_their_cap(s: Arc<dyn Coordination>) {
     use orderflow::holds::{held_units, release, take, HoldKey, Taken};
     let shared = HoldKey {
         name: unique("hold#customer#"),

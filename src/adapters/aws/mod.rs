@@ -170,18 +170,21 @@ pub fn services_counted(
         Duration::from_millis(settings.operation_timeout_ms.saturating_mul(2)),
     );
     let s3 = s3_client_counted(sdk, settings, counter.as_ref());
+    let store = Arc::new(DynamoStore::new(
+        dynamo.clone(),
+        settings.orders_table.clone(),
+        settings.products_table.clone(),
+        settings.state_table.clone(),
+    ));
     crate::ports::Services {
         queue: Arc::new(SqsQueue::new(
             client!(aws_sdk_sqs),
             settings.queue_url.clone(),
             settings.dlq_url.clone(),
         )),
-        store: Arc::new(DynamoStore::new(
-            dynamo.clone(),
-            settings.orders_table.clone(),
-            settings.products_table.clone(),
-            settings.state_table.clone(),
-        )),
+        store: store.clone(),
+        inventory: store.clone(),
+        records: store,
         receipts: Arc::new(S3Receipts::new(
             s3.clone(),
             settings.receipts_bucket.clone(),

@@ -40,13 +40,16 @@ pub fn services(
     let dir = &settings.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating embedded.data_dir {}", dir.display()))?;
+    let store = Arc::new(EmbeddedStore::open(&dir.join("store.sqlite3"))?);
     Ok(crate::ports::Services {
         queue: Arc::new(EmbeddedQueue::open(
             &dir.join("queue.sqlite3"),
             Duration::from_secs(worker.visibility_timeout_secs),
             worker.max_receive_count,
         )?),
-        store: Arc::new(EmbeddedStore::open(&dir.join("store.sqlite3"))?),
+        store: store.clone(),
+        inventory: store.clone(),
+        records: store,
         receipts: Arc::new(FileReceiptStore::open(dir)?),
         notifier: Arc::new(EmbeddedNotifier::open(&dir.join("notifier.sqlite3"))?),
         payments: Arc::new(SimulatedGateway::open(&dir.join("payments.sqlite3"))?),

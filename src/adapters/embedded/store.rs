@@ -4,8 +4,8 @@
 use super::sqlite::{now_ms, Db};
 use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing, OrderStore,
-    PortError, PortResult, Reservation, StoredResponse,
+    Coordination, Decision, IdempotencyBegin, IdempotencyRecord, Inventory, LiveRecord, NewKey,
+    OrderListing, OrderStore, PortError, PortResult, Reservation, StoredResponse,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -201,45 +201,6 @@ impl OrderStore for EmbeddedStore {
             .await
     }
 
-    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
-        let products = products.to_vec();
-        self.db
-            .call(move |c| {
-                let tx = c.savepoint()?;
-                let mut inserted = 0;
-                for (i, p) in products.iter().enumerate() {
-                    inserted += tx.execute(
-                        "INSERT OR IGNORE INTO products (product_id, position, name, description, price_amount, currency, stock)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            p.product_id.as_str(),
-                            i as i64,
-                            p.name,
-                            p.description,
-                            p.unit_price.amount,
-                            p.unit_price.currency.as_str(),
-                            i64::from(p.stock)
-                        ],
-                    )?;
-                }
-                tx.commit()?;
-                Ok(inserted)
-            })
-            .await
-    }
-
-    async fn list_products(&self) -> PortResult<Vec<Product>> {
-        self.db
-            .call(|c| {
-                let mut s = c.prepare_cached(
-                    "SELECT product_id, name, description, price_amount, currency, stock FROM products ORDER BY position, product_id",
-                )?;
-                let rows: Vec<_> = s.query_map([], product_from_row)?.collect::<Result<_, _>>()?;
-                rows.into_iter().map(build_product).collect()
-            })
-            .await
-    }
-
     async fn insert_order(
         &self,
         order: &Order,
@@ -416,68 +377,6 @@ impl OrderStore for EmbeddedStore {
             .collect())
     }
 
-    async fn reserve_stock(
-        &self,
-        order_id: &OrderId,
-        lines: &[(ProductId, u32)],
-    ) -> PortResult<Reservation> {
-        let id = order_id.to_string();
-        let lines = lines.to_vec();
-        let lines_json = to_json(&lines)?;
-        self.db
-            .call(move |c| {
-                let tx = c.savepoint()?;
-                if let Some((_, state)) = load_lines(&tx, &id)? {
-                    return Ok(if state == "held" { Reservation::AlreadyReserved } else { Reservation::Released });
-                }
-                for (product, qty) in &lines {
-                    let n = tx.execute(
-                        "UPDATE products SET stock = stock - ?2 WHERE product_id = ?1 AND stock >= ?2",
-                        params![product.as_str(), i64::from(*qty)],
-                    )?;
-                    if n == 0 {
-                        // Dropping the transaction rolls back the lines already taken.
-                        return Ok(Reservation::Insufficient { product_id: product.clone() });
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO reservations (order_id, lines, state, at) VALUES (?1, ?2, 'held', ?3)",
-                    params![id, lines_json, now_ms()],
-                )?;
-                tx.commit()?;
-                Ok(Reservation::Reserved)
-            })
-            .await
-    }
-
-    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
-        let id = order_id.to_string();
-        self.db
-            .call(move |c| {
-                let tx = c.savepoint()?;
-                let Some((lines, state)) = load_lines(&tx, &id)? else {
-                    return Ok(false);
-                };
-                if state != "held" {
-                    return Ok(false);
-                }
-                let lines: Vec<(ProductId, u32)> = from_json(&lines)?;
-                for (product, qty) in &lines {
-                    tx.execute(
-                        "UPDATE products SET stock = stock + ?2 WHERE product_id = ?1",
-                        params![product.as_str(), i64::from(*qty)],
-                    )?;
-                }
-                tx.execute(
-                    "UPDATE reservations SET state = 'released', at = ?2 WHERE order_id = ?1",
-                    params![id, now_ms()],
-                )?;
-                tx.commit()?;
-                Ok(true)
-            })
-            .await
-    }
-
     async fn idempotency_begin(
         &self,
         key: &str,
@@ -585,7 +484,114 @@ impl OrderStore for EmbeddedStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl Inventory for EmbeddedStore {
+    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
+        let products = products.to_vec();
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                let mut inserted = 0;
+                for (i, p) in products.iter().enumerate() {
+                    inserted += tx.execute(
+                        "INSERT OR IGNORE INTO products (product_id, position, name, description, price_amount, currency, stock)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            p.product_id.as_str(),
+                            i as i64,
+                            p.name,
+                            p.description,
+                            p.unit_price.amount,
+                            p.unit_price.currency.as_str(),
+                            i64::from(p.stock)
+                        ],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(inserted)
+            })
+            .await
+    }
+
+    async fn list_products(&self) -> PortResult<Vec<Product>> {
+        self.db
+            .call(|c| {
+                let mut s = c.prepare_cached(
+                    "SELECT product_id, name, description, price_amount, currency, stock FROM products ORDER BY position, product_id",
+                )?;
+                let rows: Vec<_> = s.query_map([], product_from_row)?.collect::<Result<_, _>>()?;
+                rows.into_iter().map(build_product).collect()
+            })
+            .await
+    }
+
+    async fn reserve_stock(
+        &self,
+        order_id: &OrderId,
+        lines: &[(ProductId, u32)],
+    ) -> PortResult<Reservation> {
+        let id = order_id.to_string();
+        let lines = lines.to_vec();
+        let lines_json = to_json(&lines)?;
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                if let Some((_, state)) = load_lines(&tx, &id)? {
+                    return Ok(if state == "held" { Reservation::AlreadyReserved } else { Reservation::Released });
+                }
+                for (product, qty) in &lines {
+                    let n = tx.execute(
+                        "UPDATE products SET stock = stock - ?2 WHERE product_id = ?1 AND stock >= ?2",
+                        params![product.as_str(), i64::from(*qty)],
+                    )?;
+                    if n == 0 {
+                        // Dropping the transaction rolls back the lines already taken.
+                        return Ok(Reservation::Insufficient { product_id: product.clone() });
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO reservations (order_id, lines, state, at) VALUES (?1, ?2, 'held', ?3)",
+                    params![id, lines_json, now_ms()],
+                )?;
+                tx.commit()?;
+                Ok(Reservation::Reserved)
+            })
+            .await
+    }
+
+    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
+        let id = order_id.to_string();
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                let Some((lines, state)) = load_lines(&tx, &id)? else {
+                    return Ok(false);
+                };
+                if state != "held" {
+                    return Ok(false);
+                }
+                let lines: Vec<(ProductId, u32)> = from_json(&lines)?;
+                for (product, qty) in &lines {
+                    tx.execute(
+                        "UPDATE products SET stock = stock + ?2 WHERE product_id = ?1",
+                        params![product.as_str(), i64::from(*qty)],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE reservations SET state = 'released', at = ?2 WHERE order_id = ?1",
+                    params![id, now_ms()],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Coordination for EmbeddedStore {
     async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>> {
         let name = name.to_owned();
         self.db

@@ -8,8 +8,8 @@ use super::item::{
 };
 use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing, OrderStore,
-    PortError, PortResult, Reservation, StoredResponse,
+    Coordination, Decision, IdempotencyBegin, IdempotencyRecord, Inventory, LiveRecord, NewKey,
+    OrderListing, OrderStore, PortError, PortResult, Reservation, StoredResponse,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -94,82 +94,6 @@ impl OrderStore for DynamoStore {
             .await
             .map_err(|e| sdk_err("dynamodb DescribeTable", e))?;
         Ok(())
-    }
-
-    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
-        // One Scan of the ids first: a start-up with the catalog in place writes nothing.
-        let present: std::collections::HashSet<String> = self
-            .list_products()
-            .await?
-            .into_iter()
-            .map(|p| p.product_id.as_str().to_owned())
-            .collect();
-        let mut inserted = 0;
-        for (i, p) in products.iter().enumerate() {
-            if present.contains(p.product_id.as_str()) {
-                continue;
-            }
-            let res = self
-                .client
-                .put_item()
-                .table_name(&self.products)
-                .item("productId", s(p.product_id.as_str()))
-                .item("name", s(&p.name))
-                .item("description", s(&p.description))
-                .item("priceAmount", n(p.unit_price.amount))
-                .item("currency", s(p.unit_price.currency.as_str()))
-                .item("stock", n(p.stock))
-                .item("position", n(i))
-                .condition_expression("attribute_not_exists(productId)")
-                .send()
-                .await;
-            match res {
-                Ok(_) => inserted += 1,
-                Err(e) if e.condition_failed() => {}
-                Err(e) => return Err(sdk_err("dynamodb PutItem (product)", e)),
-            }
-        }
-        Ok(inserted)
-    }
-
-    async fn list_products(&self) -> PortResult<Vec<Product>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.products)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_err("dynamodb Scan (products)", e))?;
-            for item in page.items() {
-                let id = get_s(item, "productId").ok_or_else(|| corrupt("product without id"))?;
-                out.push((
-                    get_n(item, "position").unwrap_or(i64::MAX),
-                    Product {
-                        product_id: ProductId::parse(id).map_err(corrupt)?,
-                        name: get_s(item, "name").unwrap_or_default().to_owned(),
-                        description: get_s(item, "description").unwrap_or_default().to_owned(),
-                        unit_price: Money::new(
-                            get_n(item, "priceAmount").ok_or_else(|| corrupt(id))?,
-                            Currency::parse(get_s(item, "currency").unwrap_or_default())
-                                .map_err(corrupt)?,
-                        ),
-                        stock: u32::try_from(get_n(item, "stock").ok_or_else(|| corrupt(id))?)
-                            .map_err(corrupt)?,
-                    },
-                ));
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        out.sort_by(|a, b| (a.0, &a.1.product_id).cmp(&(b.0, &b.1.product_id)));
-        Ok(out.into_iter().map(|(_, p)| p).collect())
     }
 
     async fn insert_order(
@@ -412,93 +336,6 @@ impl OrderStore for DynamoStore {
         Ok(out)
     }
 
-    async fn reserve_stock(
-        &self,
-        order_id: &OrderId,
-        lines: &[(ProductId, u32)],
-    ) -> PortResult<Reservation> {
-        // No read first: the reservation marker's condition tells a retry apart.
-        let marker = Put::builder()
-            .table_name(&self.state)
-            .item("pk", s(format!("resv#{order_id}")))
-            .item("state", s("held"))
-            .item("lines", s(to_json(&lines)?))
-            .item("at", n(now_ms()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("put is complete");
-        let mut conflicts = 0;
-        loop {
-            let mut tx = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(marker.clone()).build());
-            for (product, qty) in lines {
-                tx = tx.transact_items(self.stock_update(product, -i64::from(*qty), true));
-            }
-            return match tx.send().await {
-                Ok(_) => Ok(Reservation::Reserved),
-                Err(e) => match failed_conditions(&e) {
-                    Some(failed) if failed.first() == Some(&true) => {
-                        let item = self
-                            .get_state(&format!("resv#{order_id}"))
-                            .await?
-                            .ok_or_else(|| corrupt("reservation vanished"))?;
-                        Ok(Self::reservation_state(&item))
-                    }
-                    Some(failed) => match failed.iter().skip(1).position(|f| *f) {
-                        Some(i) => Ok(Reservation::Insufficient {
-                            product_id: lines[i].0.clone(),
-                        }),
-                        // Another order's transaction held a stock item: popular products
-                        // meet this under load. Try again at once, briefly, rather than
-                        // sending the whole message round a back-off (and towards the DLQ).
-                        None if conflicts < CONFLICT_RETRIES => {
-                            conflicts += 1;
-                            tokio::time::sleep(conflict_pause(conflicts)).await;
-                            continue;
-                        }
-                        None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
-                    },
-                    None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
-                },
-            };
-        }
-    }
-
-    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
-        let pk = format!("resv#{order_id}");
-        let Some(item) = self.get_state(&pk).await? else {
-            return Ok(false);
-        };
-        if get_s(&item, "state") != Some("held") {
-            return Ok(false);
-        }
-        let lines: Vec<(ProductId, u32)> = from_json(get_s(&item, "lines").unwrap_or("[]"))?;
-        let mark = Update::builder()
-            .table_name(&self.state)
-            .key("pk", s(&pk))
-            .update_expression("SET #st = :released")
-            .condition_expression("#st = :held")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":released", s("released"))
-            .expression_attribute_values(":held", s("held"))
-            .build()
-            .expect("update is complete");
-        let mut tx = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark).build());
-        for (product, qty) in &lines {
-            tx = tx.transact_items(self.stock_update(product, i64::from(*qty), false));
-        }
-        match tx.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
-            Err(e) => Err(transaction_err("dynamodb TransactWriteItems (release)", e)),
-        }
-    }
-
     async fn idempotency_begin(
         &self,
         key: &str,
@@ -636,7 +473,176 @@ impl OrderStore for DynamoStore {
             Err(e) => Err(sdk_err("dynamodb UpdateItem (idempotency release)", e)),
         }
     }
+}
 
+#[async_trait]
+impl Inventory for DynamoStore {
+    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
+        // One Scan of the ids first: a start-up with the catalog in place writes nothing.
+        let present: std::collections::HashSet<String> = self
+            .list_products()
+            .await?
+            .into_iter()
+            .map(|p| p.product_id.as_str().to_owned())
+            .collect();
+        let mut inserted = 0;
+        for (i, p) in products.iter().enumerate() {
+            if present.contains(p.product_id.as_str()) {
+                continue;
+            }
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.products)
+                .item("productId", s(p.product_id.as_str()))
+                .item("name", s(&p.name))
+                .item("description", s(&p.description))
+                .item("priceAmount", n(p.unit_price.amount))
+                .item("currency", s(p.unit_price.currency.as_str()))
+                .item("stock", n(p.stock))
+                .item("position", n(i))
+                .condition_expression("attribute_not_exists(productId)")
+                .send()
+                .await;
+            match res {
+                Ok(_) => inserted += 1,
+                Err(e) if e.condition_failed() => {}
+                Err(e) => return Err(sdk_err("dynamodb PutItem (product)", e)),
+            }
+        }
+        Ok(inserted)
+    }
+
+    async fn list_products(&self) -> PortResult<Vec<Product>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.products)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("dynamodb Scan (products)", e))?;
+            for item in page.items() {
+                let id = get_s(item, "productId").ok_or_else(|| corrupt("product without id"))?;
+                out.push((
+                    get_n(item, "position").unwrap_or(i64::MAX),
+                    Product {
+                        product_id: ProductId::parse(id).map_err(corrupt)?,
+                        name: get_s(item, "name").unwrap_or_default().to_owned(),
+                        description: get_s(item, "description").unwrap_or_default().to_owned(),
+                        unit_price: Money::new(
+                            get_n(item, "priceAmount").ok_or_else(|| corrupt(id))?,
+                            Currency::parse(get_s(item, "currency").unwrap_or_default())
+                                .map_err(corrupt)?,
+                        ),
+                        stock: u32::try_from(get_n(item, "stock").ok_or_else(|| corrupt(id))?)
+                            .map_err(corrupt)?,
+                    },
+                ));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (a.0, &a.1.product_id).cmp(&(b.0, &b.1.product_id)));
+        Ok(out.into_iter().map(|(_, p)| p).collect())
+    }
+
+    async fn reserve_stock(
+        &self,
+        order_id: &OrderId,
+        lines: &[(ProductId, u32)],
+    ) -> PortResult<Reservation> {
+        // No read first: the reservation marker's condition tells a retry apart.
+        let marker = Put::builder()
+            .table_name(&self.state)
+            .item("pk", s(format!("resv#{order_id}")))
+            .item("state", s("held"))
+            .item("lines", s(to_json(&lines)?))
+            .item("at", n(now_ms()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put is complete");
+        let mut conflicts = 0;
+        loop {
+            let mut tx = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(marker.clone()).build());
+            for (product, qty) in lines {
+                tx = tx.transact_items(self.stock_update(product, -i64::from(*qty), true));
+            }
+            return match tx.send().await {
+                Ok(_) => Ok(Reservation::Reserved),
+                Err(e) => match failed_conditions(&e) {
+                    Some(failed) if failed.first() == Some(&true) => {
+                        let item = self
+                            .get_state(&format!("resv#{order_id}"))
+                            .await?
+                            .ok_or_else(|| corrupt("reservation vanished"))?;
+                        Ok(Self::reservation_state(&item))
+                    }
+                    Some(failed) => match failed.iter().skip(1).position(|f| *f) {
+                        Some(i) => Ok(Reservation::Insufficient {
+                            product_id: lines[i].0.clone(),
+                        }),
+                        // Another order's transaction held a stock item: popular products
+                        // meet this under load. Try again at once, briefly, rather than
+                        // sending the whole message round a back-off (and towards the DLQ).
+                        None if conflicts < CONFLICT_RETRIES => {
+                            conflicts += 1;
+                            tokio::time::sleep(conflict_pause(conflicts)).await;
+                            continue;
+                        }
+                        None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
+                    },
+                    None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
+                },
+            };
+        }
+    }
+
+    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
+        let pk = format!("resv#{order_id}");
+        let Some(item) = self.get_state(&pk).await? else {
+            return Ok(false);
+        };
+        if get_s(&item, "state") != Some("held") {
+            return Ok(false);
+        }
+        let lines: Vec<(ProductId, u32)> = from_json(get_s(&item, "lines").unwrap_or("[]"))?;
+        let mark = Update::builder()
+            .table_name(&self.state)
+            .key("pk", s(&pk))
+            .update_expression("SET #st = :released")
+            .condition_expression("#st = :held")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":released", s("released"))
+            .expression_attribute_values(":held", s("held"))
+            .build()
+            .expect("update is complete");
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build());
+        for (product, qty) in &lines {
+            tx = tx.transact_items(self.stock_update(product, i64::from(*qty), false));
+        }
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(transaction_err("dynamodb TransactWriteItems (release)", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Coordination for DynamoStore {
     async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>> {
         Ok(self.get_state(&format!("rec#{name}")).await?.map(|item| {
             (
