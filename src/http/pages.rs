@@ -211,16 +211,14 @@ async fn exchange_token(
         page.clone(),
         format!("/api/orders/{}/receipt", order.order_id),
     ] {
-        let cookie = Cookie::build(super::session::ORDER_COOKIE, value.clone())
-            .path(path)
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(secure_cookie(
-                req,
-                state.settings.rate_limit.trusted_proxy_hops,
-            ))
-            .max_age(actix_web::cookie::time::Duration::seconds(lifetime))
-            .finish();
+        let cookie = http_only_cookie(
+            req,
+            state,
+            (super::session::ORDER_COOKIE, value.clone()),
+            path,
+            SameSite::Lax,
+            lifetime,
+        );
         let _ = res.add_cookie(&cookie);
     }
     tracing::info!(order_id = %order.order_id, "order link exchanged for an order cookie");
@@ -392,10 +390,29 @@ fn session_cookie(
     value: String,
     max_age: i64,
 ) -> Cookie<'static> {
-    Cookie::build(COOKIE, value)
-        .path("/")
+    http_only_cookie(
+        req,
+        state,
+        (COOKIE, value),
+        "/".into(),
+        SameSite::Strict,
+        max_age,
+    )
+}
+
+/// A cookie scripts cannot read, `Secure` whenever the client reached us over HTTPS.
+fn http_only_cookie(
+    req: &HttpRequest,
+    state: &AppState,
+    (name, value): (&'static str, String),
+    path: String,
+    same_site: SameSite,
+    max_age: i64,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path(path)
         .http_only(true)
-        .same_site(SameSite::Strict)
+        .same_site(same_site)
         .secure(secure_cookie(
             req,
             state.settings.rate_limit.trusted_proxy_hops,

@@ -21,6 +21,26 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// How a send given to [`Markers::once`] failed.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// The service refused it: nothing was sent.
+    NothingSent(PortError),
+    /// It may have been sent (no answer).
+    MaybeSent(PortError),
+}
+
+impl Failed {
+    /// A port error from a send: only a transient one may have been sent.
+    pub(crate) fn from_port(e: PortError) -> Failed {
+        if e.is_transient() {
+            Failed::MaybeSent(e)
+        } else {
+            Failed::NothingSent(e)
+        }
+    }
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Claim {
@@ -126,6 +146,34 @@ impl Markers {
         Err(PortError::Unavailable(format!(
             "{pk}: another sender keeps the lease"
         )))
+    }
+
+    /// Does the effect `pk` names at most once: claims it ([`Markers::claim`]; done before:
+    /// nothing to do), runs `send` (given the time an earlier sender that never finished
+    /// took the lease, if one did), then records it sent. A send that failed with
+    /// [`Failed::NothingSent`] gives the lease back so the next attempt need not wait it
+    /// out; after [`Failed::MaybeSent`] (a timeout, a lost connection) the lease stays, and
+    /// the next attempt after it runs out is counted as a retake.
+    pub(crate) async fn once<F, Fut>(&self, pk: &str, send: F) -> PortResult<()>
+    where
+        F: FnOnce(Option<i64>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Failed>>,
+    {
+        let Claim::Mine {
+            owner,
+            retaken_from_ms,
+        } = self.claim(pk).await?
+        else {
+            return Ok(());
+        };
+        match send(retaken_from_ms).await {
+            Ok(()) => self.sent(pk).await,
+            Err(Failed::NothingSent(e)) => {
+                self.release(pk, &owner).await;
+                Err(e)
+            }
+            Err(Failed::MaybeSent(e)) => Err(e),
+        }
     }
 
     /// Records that the effect was sent.

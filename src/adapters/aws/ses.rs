@@ -3,7 +3,7 @@
 //! [`super::once`]). SES cannot deduplicate, so a worker that dies between SES accepting a
 //! message and the marker leaves the one window for a second, identical e-mail.
 
-use super::once::{Claim, Markers};
+use super::once::{Failed, Markers};
 use super::sdk_err;
 use crate::domain::mail::MailMessage;
 use crate::ports::{Mailer, PortError, PortResult};
@@ -30,43 +30,38 @@ impl SesMailer {
 impl Mailer for SesMailer {
     async fn send(&self, message: &MailMessage) -> PortResult<()> {
         let pk = format!("mail#{}", message.key);
-        let Claim::Mine {
-            owner,
-            retaken_from_ms,
-        } = self.markers.claim(&pk).await?
-        else {
-            return Ok(());
-        };
-        if retaken_from_ms.is_some() {
-            // The earlier sender died between claiming and recording: it may have sent.
-            tracing::warn!(key = %message.key, "an earlier attempt at this e-mail never finished; sending it again may repeat it");
-            crate::metrics::effect_retaken("email");
-        }
-        let raw = RawMessage::builder()
-            .data(Blob::new(message.to_mime(chrono::Utc::now())))
-            .build()
-            .map_err(|e| PortError::Unexpected(e.into()))?;
-        let out = match self
-            .ses
-            .send_email()
-            .from_email_address(&message.from)
-            .destination(Destination::builder().to_addresses(&message.to).build())
-            .content(EmailContent::builder().raw(raw).build())
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                // SES answered with an error: it sent nothing, so the next attempt need not wait
-                // the lease out. A timeout or a lost connection may have sent: keep the lease.
-                if matches!(e, SdkError::ServiceError(_)) {
-                    self.markers.release(&pk, &owner).await;
+        self.markers
+            .once(&pk, |retaken_from_ms| async move {
+                if retaken_from_ms.is_some() {
+                    // The earlier sender died between claiming and recording: it may have sent.
+                    tracing::warn!(key = %message.key, "an earlier attempt at this e-mail never finished; sending it again may repeat it");
+                    crate::metrics::effect_retaken("email");
                 }
-                return Err(send_err(e));
-            }
-        };
-        tracing::info!(key = %message.key, ses_message_id = out.message_id().unwrap_or_default(), "customer e-mail sent");
-        self.markers.sent(&pk).await
+                let raw = RawMessage::builder()
+                    .data(Blob::new(message.to_mime(chrono::Utc::now())))
+                    .build()
+                    .map_err(|e| Failed::NothingSent(PortError::Unexpected(e.into())))?;
+                let out = self
+                    .ses
+                    .send_email()
+                    .from_email_address(&message.from)
+                    .destination(Destination::builder().to_addresses(&message.to).build())
+                    .content(EmailContent::builder().raw(raw).build())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        // SES answered with an error: it sent nothing. A timeout or a lost
+                        // connection may have sent.
+                        if matches!(e, SdkError::ServiceError(_)) {
+                            Failed::NothingSent(send_err(e))
+                        } else {
+                            Failed::MaybeSent(send_err(e))
+                        }
+                    })?;
+                tracing::info!(key = %message.key, ses_message_id = out.message_id().unwrap_or_default(), "customer e-mail sent");
+                Ok(())
+            })
+            .await
     }
 }
 

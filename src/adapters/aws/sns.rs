@@ -19,7 +19,7 @@
 //! 64 KB): publishes arriving while the lanes are busy, or within a few milliseconds, share one.
 
 use super::batch::{all_failed, entry_results, Batcher, EntryFailure};
-use super::once::{Claim, Markers};
+use super::once::{Failed, Markers};
 use super::{now_ms, sdk_err, EventArchive};
 use crate::ports::{Alarm, Notifier, OrderEvent, PortError, PortResult};
 use async_trait::async_trait;
@@ -185,31 +185,22 @@ impl SnsNotifier {
 impl Notifier for SnsNotifier {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
         let pk = format!("event#{}", event.event_id);
-        let Claim::Mine {
-            owner,
-            retaken_from_ms,
-        } = self.markers.claim(&pk).await?
-        else {
-            return Ok(());
-        };
-        if let Some(at) = retaken_from_ms {
-            // An earlier attempt died between claiming and recording: it may have published.
-            // Within the FIFO window SNS drops the repeat; outside it a subscriber may see it.
-            let within = self.events_fifo && now_ms() - at < FIFO_DEDUP_WINDOW.as_millis() as i64;
-            if !within {
-                tracing::warn!(event_id = %event.event_id, "an earlier publish of this event never finished; publishing it again may repeat it");
-                crate::metrics::effect_retaken("order_event");
-            }
-        }
-        if let Err(e) = self.send_event(event).await {
-            // Refused: nothing was published, the next attempt need not wait. A timeout or a
-            // lost connection may have published: the lease stays, so a retake is counted.
-            if !e.is_transient() {
-                self.markers.release(&pk, &owner).await;
-            }
-            return Err(e);
-        }
-        self.markers.sent(&pk).await
+        self.markers
+            .once(&pk, |retaken_from_ms| async move {
+                if let Some(at) = retaken_from_ms {
+                    // An earlier attempt died between claiming and recording: it may have
+                    // published. Within the FIFO window SNS drops the repeat; outside it a
+                    // subscriber may see it.
+                    let within =
+                        self.events_fifo && now_ms() - at < FIFO_DEDUP_WINDOW.as_millis() as i64;
+                    if !within {
+                        tracing::warn!(event_id = %event.event_id, "an earlier publish of this event never finished; publishing it again may repeat it");
+                        crate::metrics::effect_retaken("order_event");
+                    }
+                }
+                self.send_event(event).await.map_err(Failed::from_port)
+            })
+            .await
     }
 
     async fn publish_new(&self, event: &OrderEvent) -> PortResult<()> {
@@ -221,21 +212,16 @@ impl Notifier for SnsNotifier {
 
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()> {
         let pk = format!("alarm#{}", alarm.alarm_id);
-        let Claim::Mine { owner, .. } = self.markers.claim(&pk).await? else {
-            return Ok(());
-        };
         let body = serde_json::to_string(alarm).map_err(|e| PortError::Unexpected(e.into()))?;
-        if let Err(e) = self
-            .publish_json(&self.alarms_topic, &alarm.subject, "Alarm", body)
+        self.markers
+            .once(&pk, |_| async move {
+                self.publish_json(&self.alarms_topic, &alarm.subject, "Alarm", body)
+                    .await
+                    .map_err(Failed::from_port)?;
+                tracing::warn!(alarm_id = %alarm.alarm_id, subject = %alarm.subject, "{}", alarm.message);
+                Ok(())
+            })
             .await
-        {
-            if !e.is_transient() {
-                self.markers.release(&pk, &owner).await;
-            }
-            return Err(e);
-        }
-        tracing::warn!(alarm_id = %alarm.alarm_id, subject = %alarm.subject, "{}", alarm.message);
-        self.markers.sent(&pk).await
     }
 
     async fn flush(&self) -> PortResult<()> {
