@@ -71,6 +71,11 @@ pub enum PortError {
 }
 
 impl PortError {
+    /// Stored data that does not read back as what was written there.
+    pub fn corrupt(what: impl std::fmt::Display) -> PortError {
+        PortError::Unexpected(anyhow::anyhow!("corrupt stored data: {what}"))
+    }
+
     /// Whether trying the same call again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, PortError::Unavailable(_))
@@ -78,3 +83,13 @@ impl PortError {
 }
 
 pub type PortResult<T> = Result<T, PortError>;
+
+/// `value` as the JSON text an adapter stores (orders, events and alarms are kept so).
+pub fn to_json<T: serde::Serialize>(value: &T) -> PortResult<String> {
+    serde_json::to_string(value).map_err(|e| PortError::Unexpected(e.into()))
+}
+
+/// Stored JSON text back as a `T`; text that does not parse is [`PortError::corrupt`].
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> PortResult<T> {
+    serde_json::from_str(text).map_err(PortError::corrupt)
+}

@@ -139,7 +139,7 @@ impl SnsNotifier {
 
     /// One order event on the events topic (batched), archived once SNS accepted it.
     async fn send_event(&self, event: &OrderEvent) -> PortResult<()> {
-        let body = serde_json::to_string(event).map_err(|e| PortError::Unexpected(e.into()))?;
+        let body = crate::ports::to_json(event)?;
         let subject: String = format!("{} {}", event.event_type.as_str(), event.order_id)
             .chars()
             .take(100)
@@ -212,7 +212,7 @@ impl Notifier for SnsNotifier {
 
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()> {
         let pk = format!("alarm#{}", alarm.alarm_id);
-        let body = serde_json::to_string(alarm).map_err(|e| PortError::Unexpected(e.into()))?;
+        let body = crate::ports::to_json(alarm)?;
         self.markers
             .once(&pk, |_| async move {
                 self.publish_json(&self.alarms_topic, &alarm.subject, "Alarm", body)

@@ -2,7 +2,7 @@
 //! listed, and logged for whoever tails the log.
 
 use super::sqlite::{now_ms, Db};
-use crate::ports::{Alarm, Notifier, OrderEvent, PortError, PortResult};
+use crate::ports::{from_json, to_json, Alarm, Notifier, OrderEvent, PortResult};
 use async_trait::async_trait;
 use rusqlite::params;
 use std::path::Path;
@@ -52,15 +52,8 @@ impl EmbeddedNotifier {
                 Ok(rows)
             })
             .await?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| PortError::Unexpected(e.into())))
-            .collect()
+        bodies.iter().map(|b| from_json(b)).collect()
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> PortResult<String> {
-    serde_json::to_string(v).map_err(|e| PortError::Unexpected(e.into()))
 }
 
 #[async_trait]
@@ -69,7 +62,7 @@ impl Notifier for EmbeddedNotifier {
         let (id, kind, body) = (
             event.event_id.clone(),
             event.event_type.as_str(),
-            json(event)?,
+            to_json(event)?,
         );
         let fresh = self
             .db
@@ -87,7 +80,7 @@ impl Notifier for EmbeddedNotifier {
     }
 
     async fn raise_alarm(&self, alarm: &Alarm) -> PortResult<()> {
-        let (id, body) = (alarm.alarm_id.clone(), json(alarm)?);
+        let (id, body) = (alarm.alarm_id.clone(), to_json(alarm)?);
         let fresh = self
             .db
             .call(move |c| {

@@ -4,8 +4,9 @@
 use super::sqlite::{now_ms, Db};
 use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
 use crate::ports::{
-    Coordination, Decision, IdempotencyBegin, IdempotencyRecord, Inventory, LiveRecord, NewKey,
-    OrderListing, OrderStore, PortError, PortResult, Reservation, StoredResponse,
+    from_json, to_json, Coordination, Decision, IdempotencyBegin, IdempotencyRecord, Inventory,
+    LiveRecord, NewKey, OrderListing, OrderStore, PortError, PortResult, Reservation,
+    StoredResponse,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -131,15 +132,6 @@ impl EmbeddedStore {
             db: Db::open(path, "store", SCHEMA)?,
         })
     }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
-    serde_json::to_string(v).map_err(|e| PortError::Unexpected(e.into()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> PortResult<T> {
-    serde_json::from_str(s)
-        .map_err(|e| PortError::Unexpected(anyhow::anyhow!("corrupt record: {e}")))
 }
 
 fn product_from_row(

@@ -52,14 +52,9 @@ pub(super) fn get_n(item: &Item, k: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 pub(super) fn corrupt(what: impl std::fmt::Display) -> PortError {
-    PortError::Unexpected(anyhow::anyhow!("corrupt item: {what}"))
+    PortError::corrupt(format!("item: {what}"))
 }
-pub(super) fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
-    serde_json::to_string(v).map_err(|e| PortError::Unexpected(e.into()))
-}
-pub(super) fn from_json<T: serde::de::DeserializeOwned>(v: &str) -> PortResult<T> {
-    serde_json::from_str(v).map_err(corrupt)
-}
+pub(super) use crate::ports::{from_json, to_json};
 
 /// Which items of a cancelled transaction failed their condition.
 pub(super) fn failed_conditions(
