@@ -9,6 +9,9 @@
 //! - [`app`]: picks the adapter family from config and builds the ports.
 //! - [`startup`]: runs the roles (server, worker) on the ports until told to stop.
 //! - [`http`]: actix-web server: static storefront, REST API, health checks.
+//! - [`place_order`]: placing an order, the intake use case (HTTP-free); [`holds`]: the
+//!   units unpaid orders on invoice hold, capped.
+//! - [`invoice`]: recording the payment of an order on invoice (HTTP-free).
 //! - [`worker`]: the queue consumer that drives orders to COMPLETED or FAILED.
 //! - [`dlq`]: the dead-letter queue alarm and the operator commands.
 //! - [`reconciler`]: re-enqueues orders left PENDING without a queue message.
@@ -29,6 +32,7 @@ pub mod dlq;
 pub mod domain;
 pub mod holds;
 pub mod http;
+pub mod invoice;
 pub mod metrics;
 pub mod place_order;
 pub mod ports;

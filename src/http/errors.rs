@@ -243,6 +243,25 @@ impl From<crate::place_order::PlaceError> for ApiError {
     }
 }
 
+impl From<crate::invoice::PaymentError> for ApiError {
+    fn from(e: crate::invoice::PaymentError) -> Self {
+        use crate::invoice::PaymentError;
+        match e {
+            e @ PaymentError::AlreadyRecorded { .. } => ApiError::Conflict {
+                code: "PAYMENT_ALREADY_RECORDED",
+                message: e.to_string(),
+                field: Some("reference".into()),
+            },
+            e @ PaymentError::NotAwaiting { .. } => ApiError::Conflict {
+                code: "NOT_AWAITING_PAYMENT",
+                message: e.to_string(),
+                field: None,
+            },
+            PaymentError::Backend(e) => e.into(),
+        }
+    }
+}
+
 /// JSON 404 for unknown routes.
 pub async fn not_found() -> HttpResponse {
     ApiError::NotFound("no such resource".into()).error_response()

@@ -8,7 +8,7 @@ use super::views::{CreatedView, OrderListView, OrderView};
 use super::{request_id, AppState};
 use crate::domain::{IdempotencyKey, Order, OrderId, OrderStatus};
 use crate::place_order::{order_token, sha256_hex, PlaceRequest};
-use crate::ports::{DataKey, Json, OrderMessage, PortError, StoredResponse};
+use crate::ports::{DataKey, PortError, StoredResponse};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -175,105 +175,6 @@ pub(super) fn created_response(order: &Order) -> anyhow::Result<StoredResponse> 
     })
 }
 
-/// The payment recorded for an order on invoice and not yet applied by the worker: a
-/// create-only coordination record, so of two operators (or a double submit) recording
-/// different payments exactly one is taken.
-fn payment_record(order_id: &OrderId) -> String {
-    format!("payment#{order_id}")
-}
-
-/// The payment recorded for the order, if one was (whether or not the worker applied it).
-pub(super) async fn recorded_payment(
-    state: &AppState,
-    order: &Order,
-) -> Result<Option<crate::domain::InvoicePayment>, ApiError> {
-    if let Some(p) = &order.invoice_payment {
-        return Ok(Some(p.clone()));
-    }
-    let Some(record) = state
-        .services
-        .records
-        .read::<Json<crate::domain::InvoicePayment>>(&payment_record(&order.order_id))
-        .await?
-    else {
-        return Ok(None);
-    };
-    match record.value {
-        Some(Json(payment)) => Ok(Some(payment)),
-        None => Err(ApiError::Internal(anyhow::anyhow!(
-            "the payment record of {} is unreadable",
-            order.order_id
-        ))),
-    }
-}
-
-/// Records a payment received for an order on invoice: the worker completes the order with
-/// it (receipt, event, e-mail). Taken once per order (see [`payment_record`]) and carried by a
-/// queue message (the durable record until the order is COMPLETED, so a crash between loses
-/// nothing). Idempotent: the same reference again sends the same payment again (harmless).
-///
-/// `Ok(true)`: queued (again); `Ok(false)`: the order is paid with this reference already.
-pub(super) async fn record_invoice_payment(
-    state: &AppState,
-    order: &Order,
-    reference: String,
-    recorded_by: String,
-    request_id: Option<String>,
-) -> Result<bool, ApiError> {
-    let taken = |p: &crate::domain::InvoicePayment| ApiError::Conflict {
-        code: "PAYMENT_ALREADY_RECORDED",
-        message: format!(
-            "a payment with reference `{}` was recorded for order {} already; refund this one",
-            p.reference, order.order_id
-        ),
-        field: Some("reference".into()),
-    };
-    if let Some(paid) = &order.invoice_payment {
-        return if paid.reference == reference {
-            Ok(false)
-        } else {
-            Err(taken(paid))
-        };
-    }
-    if order.status != OrderStatus::AwaitingPayment {
-        return Err(ApiError::Conflict {
-            code: "NOT_AWAITING_PAYMENT",
-            message: format!(
-                "order {} is {}: only an order on invoice that is AWAITING_PAYMENT takes a payment",
-                order.order_id, order.status
-            ),
-            field: None,
-        });
-    }
-    let proposed = crate::domain::InvoicePayment {
-        reference,
-        recorded_by,
-        recorded_at: chrono::Utc::now(),
-    };
-    let records = &state.services.records;
-    let name = payment_record(&order.order_id);
-    let payment = if records.write(&name, None, &Json(proposed.clone())).await? {
-        proposed
-    } else {
-        match recorded_payment(state, order).await? {
-            Some(p) if p.reference == proposed.reference => p,
-            Some(p) => return Err(taken(&p)),
-            None => {
-                return Err(ApiError::Unavailable(
-                    "the payment record could not be read back; retry".into(),
-                ))
-            }
-        }
-    };
-    let message = OrderMessage {
-        payment: Some(payment),
-        ..OrderMessage::order(&order.order_id, request_id)
-    };
-    state.services.queue.send(&message.to_body()).await?;
-    tracing::info!(order_id = %order.order_id, "invoice payment recorded; the worker completes the order");
-    Ok(true)
-}
-
 /// POST /api/orders/{order_id}/payment
 #[utoipa::path(
     post,
@@ -314,9 +215,11 @@ pub async fn record_payment(
         .map(|k| sha256_hex(k.as_bytes()))
         .unwrap_or_default();
     let by = format!("api key {}", &key[..key.len().min(8)]);
-    let queued = record_invoice_payment(&state, &order, reference, by, request_id(&req)).await?;
+    let recorded =
+        crate::invoice::record_payment(&state.services, &order, reference, by, request_id(&req))
+            .await?;
     let view = OrderView::from(&order);
-    Ok(if queued {
+    Ok(if recorded == crate::invoice::Recorded::Queued {
         HttpResponse::Accepted().json(view)
     } else {
         HttpResponse::Ok().json(view)

@@ -546,7 +546,7 @@ struct PaymentForm {
 }
 
 /// POST /admin/orders/{order_id}/payment: the console's "record payment" (see
-/// [`super::orders::record_invoice_payment`]).
+/// [`crate::invoice::record_payment`]).
 pub async fn record_payment(
     req: HttpRequest,
     body: web::Bytes,
@@ -569,8 +569,8 @@ pub async fn record_payment(
         Ok(o) => o,
         Err(e) => return e.error_response(),
     };
-    match super::orders::record_invoice_payment(
-        &state,
+    match crate::invoice::record_payment(
+        &state.services,
         &order,
         reference,
         "admin console".into(),
@@ -579,7 +579,7 @@ pub async fn record_payment(
     .await
     {
         Ok(_) => see_other(&format!("/admin/orders/{}?paid=1", order.order_id)),
-        Err(e) => e.error_response(),
+        Err(e) => ApiError::from(e).error_response(),
     }
 }
 
@@ -600,10 +600,10 @@ pub async fn admin_order(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             let receipt = format!("/api/orders/{id}/receipt");
             let mut page = order_page(&state, &order, Some(receipt));
             if order.status == OrderStatus::AwaitingPayment {
-                match super::orders::recorded_payment(&state, &order).await {
+                match crate::invoice::recorded_payment(&state.services, &order).await {
                     Ok(Some(p)) => page.payment_recorded = Some(p.reference),
                     Ok(None) => page.pay_form = state.sessions.csrf(&session),
-                    Err(e) => return e.error_response(),
+                    Err(e) => return ApiError::from(e).error_response(),
                 }
             }
             html(actix_web::http::StatusCode::OK, page.render())
