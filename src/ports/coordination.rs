@@ -2,8 +2,8 @@
 //! reconciler's lease, the DLQ alarm's episode, invoice holds, a recorded invoice payment),
 //! each written only by compare-and-set on its version.
 //!
-//! Callers read and write typed values ([`RecordValue`]) with [`read`](dyn Coordination::read)
-//! and [`write`](dyn Coordination::write); the adapters keep only the encoded text.
+//! Callers read and write typed values ([`RecordValue`]) with `read` and `write` on
+//! `dyn Coordination`; the adapters keep only the encoded text.
 
 use super::PortResult;
 use async_trait::async_trait;
