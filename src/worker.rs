@@ -345,12 +345,16 @@ impl Worker {
         order: Order,
         paid: InvoicePayment,
     ) -> Result<(Order, bool, Option<Vec<u8>>), PortError> {
-        let mut order = order;
         // The receipt says how it was paid: rendered from the order as it will be.
-        order.invoice_payment = Some(paid.clone());
-        let rendered = self.receipt(&order, false).await?;
-        order.invoice_payment = None;
-        order.receipt_key = Some(receipt_key(&order.order_id));
+        let as_paid = Order {
+            invoice_payment: Some(paid.clone()),
+            ..order.clone()
+        };
+        let rendered = self.receipt(&as_paid, false).await?;
+        let order = Order {
+            receipt_key: Some(receipt_key(&order.order_id)),
+            ..order
+        };
         tracing::info!(reference = %paid.reference, recorded_by = %paid.recorded_by, "invoice paid");
         let (order, moved) = self
             .move_with(order, |o| o.record_payment(paid, Utc::now()))
