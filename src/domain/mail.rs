@@ -2,8 +2,12 @@
 //! bytes whether SES sends it or the embedded family writes it to an `.eml` file.
 
 use super::order::{Order, OrderStatus};
-use base64::Engine;
 use chrono::{DateTime, Utc};
+use lettre::message::header::{
+    ContentDisposition, ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::{Address, Message};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailMessage {
@@ -90,61 +94,98 @@ impl MailMessage {
         })
     }
 
-    /// The message as MIME text (CRLF line ends, base64 bodies wrapped at 76 columns).
+    /// The message as MIME text (RFC 5322, built with lettre: CRLF line ends, base64 bodies
+    /// wrapped at 76 columns, a non-ASCII subject encoded per RFC 2047). The same message and
+    /// date give the same bytes: the boundary and the Message-ID derive from the key.
     pub fn to_mime(&self, date: DateTime<Utc>) -> String {
-        let boundary = format!("orderflow-{}", self.key.replace(':', "-"));
-        let mut m = String::new();
-        let mut header = |k: &str, v: &str| m.push_str(&format!("{k}: {v}\r\n"));
-        header("From", &self.from);
-        header("To", &self.to);
-        header("Subject", &encode_header(&self.subject));
-        header("Date", &date.to_rfc2822());
-        header(
-            "Message-ID",
-            &format!("<{}@orderflow>", self.key.replace(':', ".")),
-        );
-        header("MIME-Version", "1.0");
-        header(
-            "Content-Type",
-            &format!("multipart/mixed; boundary=\"{boundary}\""),
-        );
-        m.push_str("\r\n");
-        m.push_str(&format!("--{boundary}\r\n"));
-        m.push_str(
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
-        );
-        m.push_str(&wrap_base64(self.text.as_bytes()));
+        let text = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .header(ContentTransferEncoding::Base64)
+            // As bytes: lettre would turn a `String`'s LF line ends into CRLF (the canonical
+            // form of text/plain); the base64 body carries the text exactly as written, as
+            // before and as the mailer conformance suite reads it back.
+            .body(self.text.as_bytes().to_vec());
+        let mut body = MultiPart::mixed()
+            .boundary(boundary(&self.key))
+            .singlepart(text);
         if let Some((name, bytes)) = &self.attachment {
-            m.push_str(&format!("--{boundary}\r\n"));
-            m.push_str(&format!(
-                "Content-Type: application/pdf; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-            ));
-            m.push_str(&wrap_base64(bytes));
+            let content_type = ContentType::parse(&format!("application/pdf; name=\"{name}\""))
+                .unwrap_or_else(|_| ContentType::parse("application/pdf").expect("a MIME type"));
+            let part = SinglePart::builder()
+                .header(content_type)
+                .header(ContentTransferEncoding::Base64);
+            let part = match AttachmentName::new(name) {
+                Some(plain) => part.header(plain),
+                None => part.header(ContentDisposition::attachment(name)),
+            };
+            body = body.singlepart(part.body(bytes.clone()));
         }
-        m.push_str(&format!("--{boundary}--\r\n"));
-        m
+        let message = Message::builder()
+            .from(mailbox(&self.from))
+            .to(mailbox(&self.to))
+            .subject(self.subject.clone())
+            .date(date.into())
+            .message_id(Some(format!("<{}@orderflow>", self.key.replace(':', "."))))
+            .multipart(body)
+            .expect("From and To are set");
+        String::from_utf8(message.formatted())
+            .expect("lettre writes 7-bit headers and base64 bodies")
     }
 }
 
-fn encode_header(v: &str) -> String {
-    if v.is_ascii() {
-        v.to_owned()
-    } else {
-        format!(
-            "=?UTF-8?B?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(v)
-        )
+/// A multipart boundary of the key's own (the same bytes for the same message), short enough
+/// for `Content-Type: multipart/mixed; boundary="…"` to stay on one line. `-` is not in the
+/// base64 alphabet, so no body line can be taken for it.
+fn boundary(key: &str) -> String {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    format!("orderflow-{}", &digest[..20])
+}
+
+/// An address as a lettre mailbox. Senders and recipients are [`super::Email`]-checked before
+/// they get here; one lettre still refuses is written as it is rather than dropping the mail.
+fn mailbox(address: &str) -> Mailbox {
+    let email = address.parse::<Address>().unwrap_or_else(|_| {
+        let (user, domain) = address.rsplit_once('@').unwrap_or((address, "invalid"));
+        Address::new_dangerous(user, domain)
+    });
+    Mailbox::new(None, email)
+}
+
+/// `Content-Disposition: attachment; filename="receipt-ord_….pdf"` on one line, for a plain
+/// file name (letters, digits, `.`, `_`, `-`). lettre's own header splits a name that does
+/// not fit 76 columns into RFC 2231 continuations (`filename*0="…"`), which fewer mail
+/// clients read than the plain parameter; RFC 5322 allows the longer line (up to 998).
+#[derive(Clone)]
+struct AttachmentName(String);
+
+impl AttachmentName {
+    fn new(name: &str) -> Option<Self> {
+        let plain = !name.is_empty()
+            && name.len() <= 200
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        plain.then(|| AttachmentName(format!("attachment; filename=\"{name}\"")))
     }
 }
 
-fn wrap_base64(bytes: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut out = String::with_capacity(b64.len() + b64.len() / 76 * 2 + 2);
-    for chunk in b64.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        out.push_str("\r\n");
+impl Header for AttachmentName {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Disposition")
     }
-    out
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        s.strip_prefix("attachment; filename=\"")
+            .and_then(|rest| rest.strip_suffix('"'))
+            .and_then(AttachmentName::new)
+            .ok_or_else(|| "not a plain attachment file name".into())
+    }
+
+    fn display(&self) -> HeaderValue {
+        // Checked in `new`: printable ASCII without quotes, CR or LF; nothing to encode.
+        HeaderValue::dangerous_new_pre_encoded(Self::name(), self.0.clone(), self.0.clone())
+    }
 }
 
 #[cfg(test)]
@@ -197,7 +238,10 @@ mod tests {
         let mime = m.to_mime(Utc::now());
         assert!(mime.contains("To: ann@example.com\r\n"));
         assert!(mime.contains("application/pdf"));
-        assert!(mime.contains(&base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.3")));
+        assert!(mime.contains(&base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            b"%PDF-1.3"
+        )));
         assert!(mime.lines().all(|l| l.len() <= 998), "RFC 5322 line limit");
     }
 
@@ -244,9 +288,149 @@ mod tests {
         assert!(m.text.contains("did not receive the payment"), "{}", m.text);
     }
 
+    fn confirmation() -> MailMessage {
+        MailMessage {
+            key: "ord_0190a1b2c3d4e5f60718293a4b5c6d7e:confirmation".into(),
+            from: "shop@example.com".into(),
+            to: "zoe@example.com".into(),
+            subject: "Bestätigung — Order ord_0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
+            text: "Grüße\n".into(),
+            attachment: Some((
+                "receipt-ord_0190a1b2c3d4e5f60718293a4b5c6d7e.pdf".into(),
+                b"%PDF-1.3\n%\xe2\xe3\xcf\xd3\n".to_vec(),
+            )),
+        }
+    }
+
+    /// The header block of `entity`, unfolded (RFC 5322 2.2.3), as (name, value) pairs.
+    fn headers(entity: &str) -> Vec<(String, String)> {
+        let head = entity
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .replace("\r\n ", " ");
+        head.split("\r\n")
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn header(entity: &str, name: &str) -> Option<String> {
+        headers(entity)
+            .into_iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// An unfolded header value with its RFC 2047 encoded words (`=?utf-8?b?…?=`, as lettre
+    /// writes them) decoded: the space between two encoded words is not part of the text.
+    fn decode_words(v: &str) -> String {
+        use base64::Engine;
+        let mut out = String::new();
+        let mut after_word = false;
+        for token in v.split(' ') {
+            let word = token
+                .strip_prefix("=?utf-8?b?")
+                .or_else(|| token.strip_prefix("=?UTF-8?B?"))
+                .and_then(|w| w.strip_suffix("?="));
+            if !out.is_empty() && (!after_word || word.is_none()) {
+                out.push(' ');
+            }
+            match word {
+                Some(b64) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .unwrap();
+                    out.push_str(std::str::from_utf8(&bytes).unwrap());
+                }
+                None => out.push_str(token),
+            }
+            after_word = word.is_some();
+        }
+        out
+    }
+
     #[test]
-    fn non_ascii_subjects_are_encoded() {
-        assert_eq!(encode_header("plain"), "plain");
-        assert!(encode_header("Zoë").starts_with("=?UTF-8?B?"));
+    fn a_non_ascii_subject_is_encoded_and_the_message_parses_back() {
+        use base64::Engine;
+        let m = confirmation();
+        let mime = m.to_mime(Utc::now());
+        assert!(mime.is_ascii(), "7-bit headers and base64 bodies");
+        assert!(mime.lines().all(|l| l.len() <= 998), "RFC 5322 line limit");
+        let subject = header(&mime, "Subject").unwrap();
+        assert!(
+            subject.starts_with("=?utf-8?b?") || subject.starts_with("=?UTF-8?B?"),
+            "{subject}"
+        );
+        let decoded: String = decode_words(&subject);
+        assert_eq!(decoded, m.subject);
+        assert_eq!(header(&mime, "From").as_deref(), Some("shop@example.com"));
+        assert_eq!(header(&mime, "To").as_deref(), Some("zoe@example.com"));
+        assert_eq!(header(&mime, "MIME-Version").as_deref(), Some("1.0"));
+
+        let content_type = header(&mime, "Content-Type").unwrap();
+        let boundary = content_type
+            .split_once("boundary=\"")
+            .and_then(|(_, b)| b.split_once('"'))
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or_else(|| panic!("a quoted boundary: {content_type}"));
+        assert!(
+            content_type.starts_with("multipart/mixed"),
+            "{content_type}"
+        );
+        let parts: Vec<&str> = mime
+            .split(format!("--{boundary}").as_str())
+            .skip(1)
+            .filter(|p| !p.starts_with("--"))
+            .map(|p| p.trim_start_matches("\r\n"))
+            .collect();
+        assert_eq!(parts.len(), 2, "{mime}");
+        let body = |part: &str| {
+            let b64: String = part
+                .split_once("\r\n\r\n")
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
+        };
+        assert!(header(parts[0], "Content-Type")
+            .unwrap()
+            .starts_with("text/plain"));
+        assert_eq!(body(parts[0]), m.text.as_bytes());
+        let (name, pdf) = m.attachment.as_ref().unwrap();
+        assert_eq!(
+            header(parts[1], "Content-Disposition"),
+            Some(format!("attachment; filename=\"{name}\""))
+        );
+        assert!(header(parts[1], "Content-Type")
+            .unwrap()
+            .starts_with("application/pdf"));
+        assert_eq!(&body(parts[1]), pdf);
+    }
+
+    #[test]
+    fn the_same_message_and_date_render_the_same_bytes() {
+        let date = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let m = confirmation();
+        let mime = m.to_mime(date);
+        assert_eq!(mime, m.to_mime(date));
+        assert_eq!(
+            header(&mime, "Message-ID").as_deref(),
+            Some("<ord_0190a1b2c3d4e5f60718293a4b5c6d7e.confirmation@orderflow>")
+        );
+        assert_eq!(
+            header(&mime, "Date").as_deref(),
+            Some("Tue, 01 Dec 2026 10:00:00 +0000")
+        );
+        assert_ne!(
+            boundary(&m.key),
+            boundary("ord_0190a1b2c3d4e5f60718293a4b5c6d7e:failure"),
+            "a boundary per message"
+        );
     }
 }

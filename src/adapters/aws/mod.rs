@@ -40,6 +40,7 @@ pub use sqs::SqsQueue;
 use crate::config::AwsSettings;
 use crate::ports::PortError;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -75,19 +76,15 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     loader.load().await
 }
 
-/// Error codes AWS services use for throttling (the SDK has already retried them).
-const THROTTLING: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "SlowDown",
-    "TooManyRequestsException",
-];
+/// Whether an error code is one the SDK itself retries as throttling or transient (its own
+/// lists, `aws_runtime::retries::classifiers`; by the time the error reaches us the SDK has
+/// already retried it within its attempt budget).
+fn retried_by_sdk(code: &str) -> bool {
+    THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code)
+}
 
-/// Maps an SDK error by kind: transport failures, timeouts, throttling and 5xx are
-/// transient (`Unavailable`); anything else is `Unexpected`.
+/// Maps an SDK error by kind: transport failures, timeouts, the SDK's throttling and transient
+/// error codes, 429 and 5xx are transient (`Unavailable`); anything else is `Unexpected`.
 pub(crate) fn sdk_err<E>(op: &str, e: SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -98,9 +95,7 @@ where
         }
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
-            status >= 500
-                || status == 429
-                || se.err().code().is_some_and(|c| THROTTLING.contains(&c))
+            status >= 500 || status == 429 || se.err().code().is_some_and(retried_by_sdk)
         }
         _ => false,
     };
@@ -210,5 +205,54 @@ pub fn services_counted(
             Some(_) => Arc::new(SesMailer::new(client!(aws_sdk_sesv2), markers)),
             None => Arc::new(MailDisabled),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sdk_err;
+    use crate::ports::PortError;
+    use aws_sdk_sqs::operation::send_message::SendMessageError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(code: &str, status: u16) -> SdkError<SendMessageError, HttpResponse> {
+        let err = SendMessageError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn the_sdks_throttling_and_transient_codes_are_unavailable() {
+        // On the old hand-written list, and codes it missed (all on the SDK's lists), at a 400.
+        for code in [
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "SlowDown",
+            "PriorRequestNotComplete",
+            "RequestThrottledException",
+            "TransactionInProgressException",
+            "LimitExceededException",
+            "RequestTimeoutException",
+        ] {
+            let mapped = sdk_err("sqs SendMessage", service(code, 400));
+            assert!(
+                matches!(mapped, PortError::Unavailable(_)),
+                "{code}: {mapped:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_client_errors_are_unexpected_and_5xx_is_unavailable() {
+        let mapped = sdk_err("sqs SendMessage", service("InvalidParameterValue", 400));
+        assert!(matches!(mapped, PortError::Unexpected(_)), "{mapped:?}");
+        let mapped = sdk_err("sqs SendMessage", service("InternalError", 503));
+        assert!(matches!(mapped, PortError::Unavailable(_)), "{mapped:?}");
+        let mapped =
+            sdk_err::<SendMessageError>("sqs SendMessage", SdkError::timeout_error("slow"));
+        assert!(matches!(mapped, PortError::Unavailable(_)), "{mapped:?}");
     }
 }
