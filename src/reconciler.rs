@@ -77,7 +77,7 @@ impl Reconciler {
                 // An unreadable lease counts as run out.
                 let free = current
                     .value
-                    .map_or(true, |l| l.holder == self.holder || l.until_ms <= now);
+                    .is_none_or(|l| l.holder == self.holder || l.until_ms <= now);
                 if free {
                     store.write(LEASE, Some(current.version), &mine).await
                 } else {

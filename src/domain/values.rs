@@ -258,7 +258,7 @@ fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Where to ship. All text fields are trimmed, non-empty where required and bounded.

@@ -259,7 +259,7 @@ impl AuthThrottle {
 impl ClientFailures {
     /// Nothing left to remember: not blocked, and no failure within the window.
     fn expired(&self, now: Instant, window: Duration) -> bool {
-        !self.blocked_until.is_some_and(|u| u > now) && now >= self.last_failure + window
+        self.blocked_until.is_none_or(|u| u <= now) && now >= self.last_failure + window
     }
 }
 
