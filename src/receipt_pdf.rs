@@ -3,8 +3,7 @@
 
 use crate::domain::receipt::Receipt;
 use printpdf::{
-    BuiltinFont, CustomPdfConformance, IndirectFontRef, Mm, PdfConformance, PdfDocument,
-    PdfLayerReference,
+    BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
 };
 
 const PAGE_W: f32 = 210.0;
@@ -16,31 +15,46 @@ const LINE: f32 = 6.0;
 #[error("rendering the receipt PDF failed: {0}")]
 pub struct RenderError(String);
 
+/// The pages written so far and the operations of the current one.
 struct Writer {
-    doc: printpdf::PdfDocumentReference,
-    layer: PdfLayerReference,
-    regular: IndirectFontRef,
-    bold: IndirectFontRef,
+    pages: Vec<PdfPage>,
+    ops: Vec<Op>,
     y: f32,
-    page: usize,
 }
 
 impl Writer {
     fn ensure_room(&mut self) {
         if self.y < MARGIN + LINE {
-            self.page += 1;
-            let (p, l) = self
-                .doc
-                .add_page(Mm(PAGE_W), Mm(PAGE_H), format!("Page {}", self.page));
-            self.layer = self.doc.get_page(p).get_layer(l);
+            self.finish_page();
             self.y = PAGE_H - MARGIN;
         }
     }
 
+    fn finish_page(&mut self) {
+        let ops = std::mem::take(&mut self.ops);
+        self.pages.push(PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops));
+    }
+
     fn text(&mut self, x: f32, s: &str, size: f32, bold: bool) {
-        let font = if bold { &self.bold } else { &self.regular };
-        self.layer
-            .use_text(latin1(s), size, Mm(x), Mm(self.y), font);
+        let font = if bold {
+            BuiltinFont::HelveticaBold
+        } else {
+            BuiltinFont::Helvetica
+        };
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFont {
+                font: PdfFontHandle::Builtin(font),
+                size: Pt(size),
+            },
+            Op::SetTextCursor {
+                pos: Point::new(Mm(x), Mm(self.y)),
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text(latin1(s))],
+            },
+            Op::EndTextSection,
+        ]);
     }
 
     fn next_line(&mut self, gap: f32) {
@@ -64,26 +78,11 @@ fn latin1(s: &str) -> String {
 
 /// Renders the receipt; deterministic apart from the PDF's internal ids and dates.
 pub fn render(receipt: &Receipt) -> Result<Vec<u8>, RenderError> {
-    let err = |e: printpdf::Error| RenderError(e.to_string());
-    let (doc, page, layer) = PdfDocument::new(&receipt.title, Mm(PAGE_W), Mm(PAGE_H), "Page 1");
-    // Plain PDF: no ICC profile or XMP packet, which PDF/A would embed in every receipt.
-    let doc = doc.with_conformance(PdfConformance::Custom(CustomPdfConformance {
-        requires_icc_profile: false,
-        requires_xmp_metadata: false,
-        ..Default::default()
-    }));
-    let regular = doc.add_builtin_font(BuiltinFont::Helvetica).map_err(err)?;
-    let bold = doc
-        .add_builtin_font(BuiltinFont::HelveticaBold)
-        .map_err(err)?;
-    let layer = doc.get_page(page).get_layer(layer);
+    // The default conformance is a plain PDF: no ICC profile or XMP packet.
     let mut w = Writer {
-        doc,
-        layer,
-        regular,
-        bold,
+        pages: Vec::new(),
+        ops: Vec::new(),
         y: PAGE_H - MARGIN,
-        page: 1,
     };
 
     w.text(MARGIN, &receipt.title, 18.0, true);
@@ -111,7 +110,16 @@ pub fn render(receipt: &Receipt) -> Result<Vec<u8>, RenderError> {
         w.text(MARGIN, f, 10.0, false);
         w.next_line(LINE);
     }
-    w.doc.save_to_bytes().map_err(err)
+    w.finish_page();
+    let mut doc = PdfDocument::new(&receipt.title);
+    doc.with_pages(w.pages);
+    let mut warnings = Vec::new();
+    let pdf = doc.save(&PdfSaveOptions::default(), &mut warnings);
+    if pdf.starts_with(b"%PDF-") {
+        Ok(pdf)
+    } else {
+        Err(RenderError(format!("no PDF written: {warnings:?}")))
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +161,33 @@ mod tests {
                 .count()
         };
         assert!(count(&many) > count(&one), "50 lines need a second page");
+    }
+
+    /// Built-in Helvetica with WinAnsi encoding: Latin-1 text reads back as written (checked
+    /// with poppler's `pdftotext` where it is installed).
+    #[test]
+    fn the_text_reads_back_with_pdftotext() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("receipt.pdf");
+        std::fs::write(&path, render(&receipt(5)).unwrap()).unwrap();
+        let Ok(out) = std::process::Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+        else {
+            eprintln!("pdftotext is not installed: text not checked");
+            return;
+        };
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for want in [
+            "Shop - Receipt",
+            "Customer: Zoë",
+            "Item 4",
+            "Total: 1.00 USD",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text}");
+        }
     }
 
     #[test]
