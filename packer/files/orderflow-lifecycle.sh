@@ -23,7 +23,7 @@
 # `systemctl stop` (SIGTERM) would fail /readyz and serve for http.drain_secs again.
 # Instead: `systemctl stop --no-block` (a stop job, so Restart= does not bring it back),
 # then SIGINT to the main process, which makes `serve` skip (or cut short) the drain and
-# stop at once (src/main.rs, watch_signals), then wait for the stop job.
+# stop at once (src/startup.rs, Shutdown::on_signals), then wait for the stop job.
 #
 # Needs: ASG_NAME, LIFECYCLE_HOOK_NAME, AWS_REGION (from /etc/orderflow/lifecycle.env),
 # curl and the AWS CLI (both on Amazon Linux 2023). Optional: HEALTH_URL (empty: no
