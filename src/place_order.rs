@@ -161,6 +161,11 @@ impl CatalogCache {
         }
     }
 
+    /// Forgets the cached catalog: the next order reads it afresh.
+    pub fn forget(&self) {
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     pub async fn get(&self, store: &dyn Inventory) -> PortResult<Catalog> {
         if let Some(c) = self.current() {
             return Ok(c);
@@ -212,6 +217,12 @@ impl PlaceOrder {
             settings: settings.clone(),
             created,
         }
+    }
+
+    /// A product was created or changed through this instance: its next order is priced
+    /// from the store (other instances within `orders.catalog_cache_ms`).
+    pub fn catalog_changed(&self) {
+        self.catalog.forget();
     }
 
     /// Places the order of `req`, or answers what the first request with its key answered.
@@ -486,6 +497,13 @@ impl PlaceOrder {
                     format!("there is no product `{}`", item.product_id),
                 )
             })?;
+            if !product.active {
+                return Err(PlaceError::refused(
+                    "PRODUCT_RETIRED",
+                    format!("items[{i}].productId"),
+                    format!("{} (`{}`) is no longer sold", product.name, item.product_id),
+                ));
+            }
             if let Some(shown) = &item.price {
                 let field = format!("items[{i}].price");
                 let shown =

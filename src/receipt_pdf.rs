@@ -125,6 +125,7 @@ pub fn render(receipt: &Receipt) -> Result<Vec<u8>, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::order::MAX_LINES;
 
     fn receipt(rows: usize) -> Receipt {
         Receipt {
@@ -154,13 +155,16 @@ mod tests {
     #[test]
     fn long_receipts_span_pages() {
         let one = render(&receipt(5)).unwrap();
-        let many = render(&receipt(50)).unwrap();
+        let many = render(&receipt(MAX_LINES)).unwrap();
         let count = |b: &[u8]| {
             b.windows(10)
                 .filter(|w| w == b"/Type /Page" || w.starts_with(b"/Type/Page"))
                 .count()
         };
-        assert!(count(&many) > count(&one), "50 lines need a second page");
+        assert!(
+            count(&many) > count(&one),
+            "a full order needs a second page"
+        );
     }
 
     /// Built-in Helvetica with WinAnsi encoding: Latin-1 text reads back as written (checked

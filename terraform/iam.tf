@@ -89,10 +89,12 @@ data "aws_iam_policy_document" "app" {
     resources = [aws_sqs_queue.dlq.arn]
   }
 
-  # Tables: TransactWriteItems is authorised per item as PutItem/UpdateItem/ConditionCheckItem.
+  # Tables: TransactWriteItems is authorised per item as PutItem/UpdateItem/ConditionCheckItem;
+  # BatchGetItem reads stock levels and ledger pages.
   statement {
     sid = "Tables"
     actions = [
+      "dynamodb:BatchGetItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",

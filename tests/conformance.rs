@@ -264,3 +264,44 @@ async fn an_embedded_store_from_before_lease_holders_is_migrated() {
     // A second open (another process) finds the column there.
     EmbeddedStore::open(&path).unwrap();
 }
+
+/// A data dir from before the stock ledger (products without `active`, `opening`, `seq`)
+/// opens with every product on sale, its ledger starting from the stock it had.
+#[tokio::test]
+async fn an_embedded_catalog_from_before_the_ledger_is_migrated() {
+    use orderflow::domain::{Adjustment, MovementKind, ProductId};
+    use orderflow::ports::{Adjusted, Inventory};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE products (product_id TEXT PRIMARY KEY, position INTEGER NOT NULL, \
+         name TEXT NOT NULL, description TEXT NOT NULL, price_amount INTEGER NOT NULL, \
+         currency TEXT NOT NULL, stock INTEGER NOT NULL); \
+         INSERT INTO products VALUES ('sku-old', 0, 'Old mug', '', 1400, 'USD', 7);",
+    )
+    .unwrap();
+    drop(old);
+    let store = EmbeddedStore::open(&path).unwrap();
+    let id = ProductId::parse("sku-old").unwrap();
+    let p = store.get_product(&id).await.unwrap().unwrap();
+    assert!(p.active && p.stock == 7);
+    let page = store.stock_ledger(&id, None, 10).await.unwrap().unwrap();
+    assert_eq!((page.opening, page.stock, page.movements.len()), (7, 7, 0));
+    let a = Adjustment {
+        key: "k".into(),
+        kind: MovementKind::Received,
+        delta: 3,
+        by: "ops".into(),
+        reason: "delivery".into(),
+    };
+    let Adjusted::Applied(m) = store.adjust_stock(&id, &a).await.unwrap() else {
+        panic!("applies")
+    };
+    assert_eq!((m.seq, m.level_after), (1, 10));
+    drop(store);
+    // A second open (another process) finds the columns there and the opening kept.
+    let store = EmbeddedStore::open(&path).unwrap();
+    let page = store.stock_ledger(&id, None, 10).await.unwrap().unwrap();
+    assert_eq!((page.opening, page.stock, page.movements.len()), (7, 10, 1));
+}

@@ -4,6 +4,7 @@ pub mod mail;
 pub mod money;
 pub mod order;
 pub mod receipt;
+pub mod stock;
 pub mod values;
 
 pub use money::{Currency, Money};
@@ -11,6 +12,7 @@ pub use order::{
     FailureReason, InvoiceHold, InvoicePayment, NewOrder, Order, OrderLine, OrderStatus,
     PaymentMethod, PricedLine, Product, StatusEvent,
 };
+pub use stock::{Adjustment, LedgerPage, MovementKind, ProductChanges, StockMovement};
 pub use values::{
     client_network, CardNumber, CustomerId, Email, IdempotencyKey, Invalid, OrderId, ProductId,
     Quantity, ShippingAddress,

@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// At most this many lines on one order.
-pub const MAX_LINES: usize = 50;
+/// At most this many lines on one order: a reservation on DynamoDB is one transaction of
+/// one reservation marker plus a stock update and a ledger entry per line, and a
+/// transaction holds at most 100 writes.
+pub const MAX_LINES: usize = 49;
 
 /// A catalog product with its current price and stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +20,13 @@ pub struct Product {
     pub description: String,
     pub unit_price: Money,
     pub stock: u32,
+    /// A retired product (`false`) is not sold and not shown in the storefront.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -407,6 +416,7 @@ pub(crate) mod tests {
             description: String::new(),
             unit_price: Money::new(cents, Currency::USD),
             stock,
+            active: true,
         }
     }
 

@@ -151,8 +151,8 @@ pub struct PlaceOrderRequest {
     pub customer_id: String,
     #[schema(max_length = 254, example = "ann@example.com")]
     pub customer_email: String,
-    /// 1 to 50 lines, each product at most once.
-    #[schema(min_items = 1, max_items = 50)]
+    /// 1 to 49 lines (`MAX_LINES`), each product at most once.
+    #[schema(min_items = 1, max_items = 49)]
     pub items: Vec<OrderItemRequest>,
     #[serde(default)]
     pub shipping_address: Option<ShippingAddressView>,
@@ -346,12 +346,16 @@ fn json_words(serde: &str) -> String {
 }
 
 /// `text` as trimmed, printable text of at most `max` characters, or the 400 naming `field`.
-fn text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
+pub(super) fn text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
     parse_text(value, max).map_err(|e| ApiError::invalid(field, format!("`{field}` {e}")))
 }
 
 /// Like [`text`], but blank is absent.
-fn optional_text(value: Option<&str>, field: &str, max: usize) -> Result<Option<String>, ApiError> {
+pub(super) fn optional_text(
+    value: Option<&str>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
     match value {
         None => Ok(None),
         Some(v) if v.trim().is_empty() => Ok(None),

@@ -9,6 +9,7 @@ mod limits;
 pub mod openapi;
 mod orders;
 mod pages;
+mod products;
 mod session;
 mod views;
 
@@ -394,13 +395,13 @@ pub fn metrics_server(
     Ok((port, server))
 }
 
-/// The catalog with current stock.
+/// The products on sale (retired ones are left out) with current stock.
 #[utoipa::path(
     get,
     path = "/api/products",
     tag = "catalog",
     responses(
-        (status = 200, description = "All products", body = views::ProductList),
+        (status = 200, description = "The products on sale", body = views::ProductList),
         (status = 503, description = "The store does not answer; retry", body = errors::ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds"))),
     )
@@ -412,6 +413,7 @@ async fn list_products(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
         .list_products()
         .await?
         .into_iter()
+        .filter(|p| p.active)
         .map(Into::into)
         .collect();
     Ok(HttpResponse::Ok()
@@ -525,6 +527,23 @@ pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     .service(
         web::resource("/api/products")
             .route(web::get().to(list_products))
+            .route(web::post().to(products::create_product))
+            .default_service(json_405()),
+    )
+    .service(
+        web::resource("/api/products/{product_id}")
+            .route(web::get().to(products::get_product))
+            .route(web::patch().to(products::update_product))
+            .default_service(json_405()),
+    )
+    .service(
+        web::resource("/api/products/{product_id}/stock")
+            .route(web::post().to(products::adjust_stock))
+            .default_service(json_405()),
+    )
+    .service(
+        web::resource("/api/products/{product_id}/ledger")
+            .route(web::get().to(products::ledger))
             .default_service(json_405()),
     )
     .service(

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+pub(super) fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -32,7 +32,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -60,6 +60,37 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The request's `Idempotency-Key`, if it sent one; 400 naming the header if it is not 1 to
+/// 255 visible ASCII characters.
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    req.headers()
+        .get("Idempotency-Key")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| IdempotencyKey::parse(s).ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_code(
+                        "INVALID_HEADER",
+                        "Idempotency-Key",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// Who an admin-key request acts as, for histories and ledgers: the key's fingerprint
+/// (never the key).
+pub(super) fn api_caller(req: &HttpRequest) -> String {
+    let key = req
+        .headers()
+        .get("X-API-Key")
+        .map(|k| sha256_hex(k.as_bytes()))
+        .unwrap_or_default();
+    format!("api key {}", &key[..key.len().min(8)])
 }
 
 /// The client's answer from a stored response: a 201 stored without its access token gets
@@ -133,21 +164,7 @@ pub async fn create_order(
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limiter.check(&req)?;
     check_content_type(&req)?;
-    let key = match req.headers().get("Idempotency-Key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| IdempotencyKey::parse(s).ok())
-                .ok_or_else(|| {
-                    ApiError::invalid_code(
-                        "INVALID_HEADER",
-                        "Idempotency-Key",
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                    )
-                })?,
-        ),
-    };
+    let key = idempotency_key(&req)?;
     let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
     let value = parse_json(&bytes)?;
     let input = parse_place_order(&value)?;
@@ -209,12 +226,7 @@ pub async fn record_payment(
     let bytes = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
     let reference = parse_record_payment(&parse_json(&bytes)?)?;
     let order = order_in_path(&req, &state).await?;
-    let key = req
-        .headers()
-        .get("X-API-Key")
-        .map(|k| sha256_hex(k.as_bytes()))
-        .unwrap_or_default();
-    let by = format!("api key {}", &key[..key.len().min(8)]);
+    let by = api_caller(&req);
     let recorded =
         crate::invoice::record_payment(&state.services, &order, reference, by, request_id(&req))
             .await?;

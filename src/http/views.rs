@@ -32,6 +32,8 @@ pub struct ProductView {
     pub description: String,
     pub unit_price: MoneyView,
     pub stock: u32,
+    /// `false`: retired, no longer sold (listed only to operators).
+    pub active: bool,
 }
 
 impl From<Product> for ProductView {
@@ -42,6 +44,68 @@ impl From<Product> for ProductView {
             description: p.description,
             unit_price: p.unit_price.into(),
             stock: p.stock,
+            active: p.active,
+        }
+    }
+}
+
+/// One entry of a product's stock ledger.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockMovementView {
+    /// 1, 2, 3, … per product, without gaps.
+    pub seq: u64,
+    pub at: String,
+    /// `RESERVED`, `RELEASED` (an order's), `RECEIVED` or `CORRECTED` (an operator's).
+    #[schema(example = "RECEIVED")]
+    pub kind: String,
+    /// Units added (positive) or taken (negative).
+    pub delta: i64,
+    /// The stock just after this entry.
+    pub level_after: u32,
+    /// The operator (`api key …`, `console`), or `order`.
+    pub by: String,
+    pub reason: String,
+    pub order_id: Option<String>,
+}
+
+impl From<&crate::domain::StockMovement> for StockMovementView {
+    fn from(m: &crate::domain::StockMovement) -> Self {
+        StockMovementView {
+            seq: m.seq,
+            at: ts(m.at),
+            kind: m.kind.as_str().to_owned(),
+            delta: m.delta,
+            level_after: m.level_after,
+            by: m.by.clone(),
+            reason: m.reason.clone(),
+            order_id: m.order_id.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// The body of GET /api/products/{product_id}/ledger: newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerView {
+    pub product_id: String,
+    /// The stock the product was created with (or had when its ledger began).
+    pub opening: u32,
+    /// The stock now: `opening` plus every entry's delta.
+    pub stock: u32,
+    pub movements: Vec<StockMovementView>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next_before: Option<u64>,
+}
+
+impl From<&crate::domain::LedgerPage> for LedgerView {
+    fn from(p: &crate::domain::LedgerPage) -> Self {
+        LedgerView {
+            product_id: p.product_id.to_string(),
+            opening: p.opening,
+            stock: p.stock,
+            movements: p.movements.iter().map(Into::into).collect(),
+            next_before: p.next_before,
         }
     }
 }

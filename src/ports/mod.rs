@@ -17,7 +17,7 @@ pub mod store;
 use std::sync::Arc;
 
 pub use coordination::{Coordination, Json, RecordValue, Versioned};
-pub use inventory::{Inventory, Reservation};
+pub use inventory::{Adjusted, Inventory, Reservation};
 pub use keys::{DataKey, KeyRing};
 pub use mailer::Mailer;
 pub use notifier::{Alarm, EventType, Notifier, OrderEvent};

@@ -5,6 +5,7 @@ mod conformance;
 
 mod auth;
 mod bench;
+mod catalog;
 mod health;
 mod helpers;
 mod idempotency;

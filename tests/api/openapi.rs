@@ -16,6 +16,11 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
     ("get", "/api/products"),
+    ("post", "/api/products"),
+    ("get", "/api/products/{product_id}"),
+    ("patch", "/api/products/{product_id}"),
+    ("post", "/api/products/{product_id}/stock"),
+    ("get", "/api/products/{product_id}/ledger"),
     ("post", "/api/orders"),
     ("get", "/api/orders"),
     ("get", "/api/orders/{order_id}"),
@@ -329,5 +334,112 @@ async fn payment_answers_match_the_document() {
             status,
             "{body} {key:?} {ct}"
         );
+    }
+}
+
+#[tokio::test]
+async fn catalog_answers_match_the_document() {
+    let app = spawn_app_with(&[], false).await;
+    let c = contract(&app).await;
+    let send = |method: reqwest::Method,
+                path: &str,
+                body: Option<&str>,
+                key: Option<&str>,
+                idem: Option<&str>| {
+        let mut req = app.client.request(method, app.url(path));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        if let Some(k) = key {
+            req = req.header("X-API-Key", k);
+        }
+        if let Some(k) = idem {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send()
+    };
+    let key = Some(ADMIN_KEY);
+    let create = r#"{"productId":"sku-doc","name":"Doc","price":"3.50","stock":2}"#;
+    let (post, get, patch) = (
+        reqwest::Method::POST,
+        reqwest::Method::GET,
+        reqwest::Method::PATCH,
+    );
+    for (body, key, status) in [
+        (create, None, 401),
+        (r#"{"productId":"sku-doc"}"#, key, 400),
+        (create, key, 201),
+        (create, key, 200),
+        (
+            r#"{"productId":"sku-doc","name":"Other","price":"3.50","stock":2}"#,
+            key,
+            409,
+        ),
+    ] {
+        let res = send(post.clone(), "/api/products", Some(body), key, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            c.check("post", "/api/products", res).await.status,
+            status,
+            "{body}"
+        );
+    }
+    let one = "/api/products/{product_id}";
+    for (path, status) in [
+        ("/api/products/sku-doc", 200),
+        ("/api/products/sku-none", 404),
+    ] {
+        let res = send(get.clone(), path, None, None, None).await.unwrap();
+        assert_eq!(c.check("get", one, res).await.status, status, "{path}");
+    }
+    for (path, body, status) in [
+        ("/api/products/sku-doc", r#"{"price":"4.00"}"#, 200),
+        ("/api/products/sku-doc", r#"{"stock":9}"#, 400),
+        ("/api/products/sku-none", r#"{"name":"x"}"#, 404),
+    ] {
+        let res = send(patch.clone(), path, Some(body), key, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            c.check("patch", one, res).await.status,
+            status,
+            "{path} {body}"
+        );
+    }
+    let stock = "/api/products/{product_id}/stock";
+    let add = r#"{"kind":"RECEIVED","quantity":3,"reason":"delivery"}"#;
+    for (path, body, idem, status) in [
+        ("/api/products/sku-doc/stock", add, None, 400),
+        ("/api/products/sku-doc/stock", add, Some("d-1"), 201),
+        ("/api/products/sku-doc/stock", add, Some("d-1"), 200),
+        (
+            "/api/products/sku-doc/stock",
+            r#"{"kind":"CORRECTED","quantity":-9,"reason":"x"}"#,
+            Some("d-2"),
+            409,
+        ),
+        ("/api/products/sku-none/stock", add, Some("d-3"), 404),
+    ] {
+        let res = send(post.clone(), path, Some(body), key, idem)
+            .await
+            .unwrap();
+        assert_eq!(
+            c.check("post", stock, res).await.status,
+            status,
+            "{body} {idem:?}"
+        );
+    }
+    let ledger = "/api/products/{product_id}/ledger";
+    for (path, key, status) in [
+        ("/api/products/sku-doc/ledger?limit=1", key, 200),
+        ("/api/products/sku-doc/ledger", None, 401),
+        ("/api/products/sku-doc/ledger?limit=0", key, 400),
+        ("/api/products/sku-none/ledger", key, 404),
+    ] {
+        let res = send(get.clone(), path, None, key, None).await.unwrap();
+        assert_eq!(c.check("get", ledger, res).await.status, status, "{path}");
     }
 }

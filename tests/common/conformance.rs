@@ -12,13 +12,13 @@
 
 use chrono::Utc;
 use orderflow::domain::{
-    Currency, CustomerId, Email, FailureReason, Money, NewOrder, Order, OrderId, OrderStatus,
-    PricedLine, Product, ProductId, Quantity,
+    Adjustment, Currency, CustomerId, Email, FailureReason, Money, MovementKind, NewOrder, Order,
+    OrderId, OrderStatus, PricedLine, Product, ProductChanges, ProductId, Quantity, StockMovement,
 };
 use orderflow::ports::{
-    Alarm, ChargeOutcome, ChargeRequest, Coordination, EventType, IdempotencyBegin, Inventory,
-    KeyRing, NewKey, Notifier, OrderEvent, OrderQueue, OrderStore, PaymentGateway, PortError,
-    ReceiptStore, Reservation, StoredResponse,
+    Adjusted, Alarm, ChargeOutcome, ChargeRequest, Coordination, EventType, IdempotencyBegin,
+    Inventory, KeyRing, NewKey, Notifier, OrderEvent, OrderQueue, OrderStore, PaymentGateway,
+    PortError, ReceiptStore, Reservation, StoredResponse,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -66,6 +66,8 @@ macro_rules! conformance_suite {
             store_concurrent_transitions_have_one_winner(a.store.clone());
             store_lists_orders_newest_first(a.store.as_ref());
             inventory_reservations_are_atomic_and_idempotent(a.inventory.as_ref());
+            inventory_catalog_and_ledger(a.inventory.as_ref());
+            inventory_ledger_holds_under_concurrent_writers(a.inventory.clone());
             store_keyed_insert(a.store.clone());
             store_idempotency_records(a.store.clone());
             records_compare_and_set(a.records.clone());
@@ -118,6 +120,7 @@ pub fn product(id: &str, cents: i64, stock: u32) -> Product {
         description: "conformance".into(),
         unit_price: Money::new(cents, Currency::USD),
         stock,
+        active: true,
     }
 }
 
@@ -579,6 +582,358 @@ pub async fn inventory_reservations_are_atomic_and_idempotent(s: &dyn Inventory)
 /// The one-write fast path for a new key: order and completed key record together, once;
 /// a taken key or order id writes nothing; an expired record is replaced; concurrent twins
 /// leave exactly one order.
+/// Checks a product's whole ledger: numbered 1..=n without gaps, each level the one before
+/// plus its delta, from the opening level to the stock now; returns it oldest first.
+pub async fn whole_ledger(s: &dyn Inventory, id: &ProductId) -> Vec<StockMovement> {
+    let mut all = Vec::new();
+    let mut before = None;
+    let (opening, stock) = loop {
+        let page = s
+            .stock_ledger(id, before, 7)
+            .await
+            .unwrap()
+            .expect("the product exists");
+        assert!(page.movements.len() <= 7, "a page holds at most its limit");
+        all.extend(page.movements);
+        match page.next_before {
+            Some(b) => before = Some(b),
+            None => break (page.opening, page.stock),
+        }
+    };
+    all.reverse();
+    let mut level = i64::from(opening);
+    for (i, m) in all.iter().enumerate() {
+        assert_eq!(
+            m.seq,
+            i as u64 + 1,
+            "the ledger is numbered without gaps: {all:?}"
+        );
+        level += m.delta;
+        assert_eq!(
+            i64::from(m.level_after),
+            level,
+            "entry {} levels up from the one before",
+            m.seq
+        );
+    }
+    assert_eq!(level, i64::from(stock), "stock = opening + the ledger");
+    let listed = s.get_product(id).await.unwrap().unwrap().stock;
+    assert_eq!(
+        i64::from(listed),
+        level,
+        "the product's stock is the ledger's"
+    );
+    all
+}
+
+/// `call`'s answer once it is not a transient error (a bounded number of tries): under
+/// contention a stock change may answer "unavailable" having changed nothing, and its
+/// caller (the worker's redelivery, an operator's retry) tries again.
+async fn persist<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, PortError>>,
+{
+    for _ in 0..30 {
+        match call().await {
+            Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(30)).await,
+            other => return other.unwrap(),
+        }
+    }
+    panic!("still unavailable after 30 tries")
+}
+
+fn adjustment(key: &str, kind: MovementKind, delta: i64) -> Adjustment {
+    Adjustment {
+        key: key.into(),
+        kind,
+        delta,
+        by: "ops@example.com".into(),
+        reason: format!("{kind:?} {delta}"),
+    }
+}
+
+/// Products are created, changed and retired without touching stock; stock changes only
+/// through the ledger, manual adjustments at most once per key, never below zero.
+pub async fn inventory_catalog_and_ledger(s: &dyn Inventory) {
+    let p = product(&unique("cat"), 1250, 4);
+    assert!(s.create_product(&p).await.unwrap(), "a new id is created");
+    assert!(
+        !s.create_product(&product(p.product_id.as_str(), 1, 99))
+            .await
+            .unwrap(),
+        "a taken id is not"
+    );
+    assert_eq!(s.get_product(&p.product_id).await.unwrap(), Some(p.clone()));
+    let nobody = ProductId::parse(&unique("nobody")).unwrap();
+    assert_eq!(s.get_product(&nobody).await.unwrap(), None);
+    assert!(
+        s.list_products().await.unwrap().contains(&p),
+        "a created product is listed"
+    );
+
+    let changes = ProductChanges {
+        name: Some("Renamed mug".into()),
+        unit_price: Some(Money::new(1400, Currency::USD)),
+        ..Default::default()
+    };
+    let changed = s
+        .update_product(&p.product_id, &changes)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            changed.name.as_str(),
+            changed.unit_price.amount,
+            changed.stock
+        ),
+        ("Renamed mug", 1400, 4)
+    );
+    assert_eq!(changed.description, p.description, "fields not named stay");
+    let retire = ProductChanges {
+        active: Some(false),
+        ..Default::default()
+    };
+    let retired = s
+        .update_product(&p.product_id, &retire)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!retired.active && retired.name == "Renamed mug");
+    assert_eq!(
+        s.get_product(&p.product_id).await.unwrap(),
+        Some(retired.clone())
+    );
+    assert_eq!(s.update_product(&nobody, &retire).await.unwrap(), None);
+    let back = ProductChanges {
+        active: Some(true),
+        ..Default::default()
+    };
+    assert!(
+        s.update_product(&p.product_id, &back)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+
+    let empty = s
+        .stock_ledger(&p.product_id, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            empty.opening,
+            empty.stock,
+            empty.movements.len(),
+            empty.next_before
+        ),
+        (4, 4, 0, None)
+    );
+    assert_eq!(s.stock_ledger(&nobody, None, 10).await.unwrap(), None);
+
+    let received = adjustment("goods-in-1", MovementKind::Received, 6);
+    let Adjusted::Applied(first) = s.adjust_stock(&p.product_id, &received).await.unwrap() else {
+        panic!("a new adjustment applies")
+    };
+    assert_eq!(
+        (first.seq, first.delta, first.level_after, first.kind),
+        (1, 6, 10, MovementKind::Received)
+    );
+    assert_eq!(
+        (first.by.as_str(), first.order_id.as_ref()),
+        ("ops@example.com", None)
+    );
+    assert_eq!(
+        s.adjust_stock(&p.product_id, &received).await.unwrap(),
+        Adjusted::AlreadyApplied(first.clone()),
+        "the same key again changes nothing and names the first"
+    );
+    assert_eq!(
+        s.adjust_stock(
+            &p.product_id,
+            &adjustment("too-many", MovementKind::Corrected, -11)
+        )
+        .await
+        .unwrap(),
+        Adjusted::Insufficient { stock: 10 }
+    );
+    assert_eq!(
+        s.adjust_stock(&nobody, &adjustment("x", MovementKind::Received, 1))
+            .await
+            .unwrap(),
+        Adjusted::NotFound
+    );
+    let order = order_for(&[(&p, 3)]);
+    let lines = vec![(p.product_id.clone(), 3)];
+    assert_eq!(
+        s.reserve_stock(&order.order_id, &lines).await.unwrap(),
+        Reservation::Reserved
+    );
+    assert!(matches!(
+        s.adjust_stock(
+            &p.product_id,
+            &adjustment("fix", MovementKind::Corrected, -2)
+        )
+        .await
+        .unwrap(),
+        Adjusted::Applied(StockMovement { level_after: 5, .. })
+    ));
+    assert!(s.release_stock(&order.order_id).await.unwrap());
+    assert!(
+        !s.release_stock(&order.order_id).await.unwrap(),
+        "released once"
+    );
+
+    let ledger = whole_ledger(s, &p.product_id).await;
+    let kinds: Vec<_> = ledger.iter().map(|m| (m.kind, m.delta)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (MovementKind::Received, 6),
+            (MovementKind::Reserved, -3),
+            (MovementKind::Corrected, -2),
+            (MovementKind::Released, 3),
+        ]
+    );
+    assert_eq!(
+        ledger[1].order_id.as_ref(),
+        Some(&order.order_id),
+        "a reservation names its order"
+    );
+    assert_eq!(ledger[1].by, "order");
+    assert_eq!(ledger[3].order_id.as_ref(), Some(&order.order_id));
+    assert_eq!(
+        s.get_product(&p.product_id).await.unwrap().unwrap().stock,
+        8
+    );
+    let newest = s
+        .stock_ledger(&p.product_id, None, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        newest.movements.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [4, 3],
+        "newest first"
+    );
+    let older = s
+        .stock_ledger(&p.product_id, newest.next_before, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        older.movements.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    assert_eq!(older.next_before, None);
+}
+
+/// Orders reserving and releasing, and operators adjusting (some sending the same request
+/// twice), all at once on one product: no update is lost, none is counted twice, the stock
+/// never goes below zero and always equals the opening level plus its ledger.
+pub async fn inventory_ledger_holds_under_concurrent_writers(s: Arc<dyn Inventory>) {
+    let p = product(&unique("busy"), 500, 12);
+    let other = product(&unique("busy2"), 500, 40);
+    assert!(s.create_product(&p).await.unwrap() && s.create_product(&other).await.unwrap());
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let (s, p, other) = (s.clone(), p.clone(), other.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut reserved = 0i64;
+            for i in 0..4 {
+                let order = order_for(&[(&p, 1), (&other, 1)]);
+                let lines = vec![(p.product_id.clone(), 1), (other.product_id.clone(), 1)];
+                match persist(|| s.reserve_stock(&order.order_id, &lines)).await {
+                    Reservation::Reserved => {
+                        if (w + i) % 3 == 0 {
+                            assert!(persist(|| s.release_stock(&order.order_id)).await);
+                        } else {
+                            reserved += 1;
+                        }
+                    }
+                    Reservation::Insufficient { .. } => {}
+                    other => panic!("a fresh order reserved {other:?}"),
+                }
+            }
+            (reserved, 0i64, 0i64)
+        }));
+    }
+    for w in 0..3 {
+        let (s, p) = (s.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut added, mut applied_keys) = (0i64, 0i64);
+            for i in 0..3 {
+                let (kind, delta) = if i == 1 {
+                    (MovementKind::Corrected, -1)
+                } else {
+                    (MovementKind::Received, 2)
+                };
+                let a = adjustment(&format!("op{w}-{i}"), kind, delta);
+                // Each request sent twice at once, as a double-click or a retry would.
+                let (x, y) = tokio::join!(
+                    persist(|| s.adjust_stock(&p.product_id, &a)),
+                    persist(|| s.adjust_stock(&p.product_id, &a))
+                );
+                let outcomes = [x, y];
+                let applied = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, Adjusted::Applied(_)))
+                    .count();
+                let again = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, Adjusted::AlreadyApplied(_)))
+                    .count();
+                match (applied, again) {
+                    (1, 1) => {
+                        added += delta;
+                        applied_keys += 1;
+                    }
+                    (0, 2) => panic!("a new key applied by nobody: {outcomes:?}"),
+                    _ if outcomes
+                        .iter()
+                        .all(|o| matches!(o, Adjusted::Insufficient { .. })) => {}
+                    _ => panic!("one key applied other than once: {outcomes:?}"),
+                }
+            }
+            (0i64, added, applied_keys)
+        }));
+    }
+    let (mut reserved, mut added, mut applied_keys) = (0, 0, 0);
+    for t in tasks {
+        let (r, a, k) = t.await.unwrap();
+        reserved += r;
+        added += a;
+        applied_keys += k;
+    }
+    let ledger = whole_ledger(s.as_ref(), &p.product_id).await;
+    let stock = s.get_product(&p.product_id).await.unwrap().unwrap().stock;
+    assert_eq!(
+        i64::from(stock),
+        12 + added - reserved,
+        "every applied change counted once"
+    );
+    let manual = ledger.iter().filter(|m| m.kind.is_manual()).count() as i64;
+    assert_eq!(manual, applied_keys, "one entry per applied key");
+    let held = ledger
+        .iter()
+        .filter(|m| m.kind == MovementKind::Reserved)
+        .count() as i64
+        - ledger
+            .iter()
+            .filter(|m| m.kind == MovementKind::Released)
+            .count() as i64;
+    assert_eq!(held, reserved, "each reservation and release is one entry");
+    let other_ledger = whole_ledger(s.as_ref(), &other.product_id).await;
+    assert_eq!(
+        other_ledger.len() as i64,
+        ledger.iter().filter(|m| m.order_id.is_some()).count() as i64,
+        "a two-line reservation moves both products or neither"
+    );
+}
+
 pub async fn store_keyed_insert(s: Arc<dyn OrderStore>) {
     let p = product(&unique("p"), 100, 10);
     let resp = StoredResponse {

@@ -2,10 +2,13 @@
 //! with stock, stock reservations and idempotency records.
 
 use super::sqlite::{now_ms, Db};
-use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
+use crate::domain::{
+    Adjustment, Currency, LedgerPage, Money, MovementKind, Order, OrderId, OrderStatus, Product,
+    ProductChanges, ProductId, StockMovement,
+};
 use crate::ports::{
-    from_json, to_json, Coordination, Decision, IdempotencyBegin, IdempotencyRecord, Inventory,
-    LiveRecord, NewKey, OrderListing, OrderStore, PortError, PortResult, Reservation,
+    from_json, to_json, Adjusted, Coordination, Decision, IdempotencyBegin, IdempotencyRecord,
+    Inventory, LiveRecord, NewKey, OrderListing, OrderStore, PortError, PortResult, Reservation,
     StoredResponse,
 };
 use async_trait::async_trait;
@@ -22,8 +25,25 @@ CREATE TABLE IF NOT EXISTS products (
     description  TEXT NOT NULL,
     price_amount INTEGER NOT NULL CHECK (price_amount >= 0),
     currency     TEXT NOT NULL,
-    stock        INTEGER NOT NULL CHECK (stock >= 0)
+    stock        INTEGER NOT NULL CHECK (stock >= 0),
+    active       INTEGER NOT NULL DEFAULT 1,
+    opening      INTEGER,
+    seq          INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS stock_ledger (
+    product_id  TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    delta       INTEGER NOT NULL,
+    level_after INTEGER NOT NULL CHECK (level_after >= 0),
+    by_whom     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    order_id    TEXT,
+    key         TEXT,
+    PRIMARY KEY (product_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS stock_ledger_key ON stock_ledger (product_id, key) WHERE key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS orders (
     order_id   TEXT PRIMARY KEY,
     status     TEXT NOT NULL,
@@ -55,25 +75,43 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 ";
 
-/// Data dirs from before lease holders: their `idempotency` table gets the `holder` column
-/// (records without one are held by nobody: only a new begin takes them over).
-fn add_holder_column(path: &Path) -> anyhow::Result<()> {
+/// Data dirs from before a column was added get it: `idempotency.holder` (records without
+/// one are held by nobody: only a new begin takes them over) and the catalog's `active`,
+/// `opening` and `seq` (the stock ledger starts empty, from the stock at the upgrade).
+fn add_missing_columns(path: &Path) -> anyhow::Result<()> {
     if !path.exists() {
         return Ok(());
     }
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    add_column(&conn, "idempotency", "holder", "TEXT")?;
+    add_column(&conn, "products", "active", "INTEGER NOT NULL DEFAULT 1")?;
+    add_column(&conn, "products", "seq", "INTEGER NOT NULL DEFAULT 0")?;
+    if add_column(&conn, "products", "opening", "INTEGER")? {
+        conn.execute(
+            "UPDATE products SET opening = stock WHERE opening IS NULL",
+            [],
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds `column` to `table` if the table exists without it; whether this call added it.
+fn add_column(conn: &Connection, table: &str, column: &str, ddl: &str) -> anyhow::Result<bool> {
     let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('idempotency')")?
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    if columns.is_empty() || columns.iter().any(|c| c == "holder") {
-        return Ok(());
+    if columns.is_empty() || columns.iter().any(|c| c == column) {
+        return Ok(false);
     }
-    match conn.execute("ALTER TABLE idempotency ADD COLUMN holder TEXT", []) {
-        Ok(_) => Ok(()),
+    match conn.execute(
+        &format!("ALTER TABLE {table} ADD COLUMN {column} {ddl}"),
+        [],
+    ) {
+        Ok(_) => Ok(true),
         // Another process added it meanwhile.
-        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        Err(e) if e.to_string().contains("duplicate column") => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -127,16 +165,19 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        add_holder_column(path)?;
+        add_missing_columns(path)?;
         Ok(EmbeddedStore {
             db: Db::open(path, "store", SCHEMA)?,
         })
     }
 }
 
-fn product_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, i64, String, i64)> {
+const PRODUCT_COLUMNS: &str =
+    "product_id, name, description, price_amount, currency, stock, active";
+
+type ProductRow = (String, String, String, i64, String, i64, bool);
+
+fn product_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -144,11 +185,12 @@ fn product_from_row(
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
-fn build_product(row: (String, String, String, i64, String, i64)) -> PortResult<Product> {
-    let (id, name, description, amount, currency, stock) = row;
+fn build_product(row: ProductRow) -> PortResult<Product> {
+    let (id, name, description, amount, currency, stock, active) = row;
     let bad = |m: String| PortError::Unexpected(anyhow::anyhow!("corrupt product {id}: {m}"));
     Ok(Product {
         product_id: ProductId::parse(&id).map_err(|e| bad(e.0))?,
@@ -156,6 +198,106 @@ fn build_product(row: (String, String, String, i64, String, i64)) -> PortResult<
         description,
         unit_price: Money::new(amount, Currency::parse(&currency).map_err(bad)?),
         stock: u32::try_from(stock).map_err(|e| bad(e.to_string()))?,
+        active,
+    })
+}
+
+fn load_product(c: &Connection, id: &str) -> PortResult<Option<Product>> {
+    c.query_row(
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE product_id = ?1"),
+        params![id],
+        product_from_row,
+    )
+    .optional()?
+    .map(build_product)
+    .transpose()
+}
+
+/// A movement to write: the ledger's columns other than the product, seq and level.
+struct Entry<'a> {
+    kind: MovementKind,
+    delta: i64,
+    by: &'a str,
+    reason: &'a str,
+    order_id: Option<&'a str>,
+    key: Option<&'a str>,
+}
+
+/// Changes `product`'s stock by `entry.delta` and writes its ledger entry, in the caller's
+/// transaction; `None` (nothing written) if there is no such product or the stock would go
+/// below zero.
+fn move_stock(
+    tx: &Connection,
+    product: &str,
+    entry: &Entry<'_>,
+) -> PortResult<Option<StockMovement>> {
+    let moved: Option<(i64, i64)> = tx
+        .query_row(
+            "UPDATE products SET stock = stock + ?2, seq = seq + 1, opening = coalesce(opening, stock) \
+             WHERE product_id = ?1 AND stock + ?2 >= 0 RETURNING stock, seq",
+            params![product, entry.delta],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((level, seq)) = moved else {
+        return Ok(None);
+    };
+    let at = now_ms();
+    tx.execute(
+        "INSERT INTO stock_ledger (product_id, seq, at, kind, delta, level_after, by_whom, reason, order_id, key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![product, seq, at, entry.kind.as_str(), entry.delta, level, entry.by, entry.reason, entry.order_id, entry.key],
+    )?;
+    Ok(Some(StockMovement {
+        seq: seq as u64,
+        at: chrono::DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        kind: entry.kind,
+        delta: entry.delta,
+        level_after: u32::try_from(level).map_err(|e| PortError::corrupt(e.to_string()))?,
+        by: entry.by.to_owned(),
+        reason: entry.reason.to_owned(),
+        order_id: entry
+            .order_id
+            .map(OrderId::parse)
+            .transpose()
+            .map_err(|e| PortError::corrupt(e.0))?,
+    }))
+}
+
+const MOVEMENT_COLUMNS: &str = "seq, at, kind, delta, level_after, by_whom, reason, order_id";
+
+/// A ledger row: seq, at, kind, delta, level after, by, reason, order id.
+type MovementRow = (i64, i64, String, i64, i64, String, String, Option<String>);
+
+fn movement_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MovementRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn build_movement(row: MovementRow) -> PortResult<StockMovement> {
+    let (seq, at, kind, delta, level, by, reason, order_id) = row;
+    Ok(StockMovement {
+        seq: seq as u64,
+        at: chrono::DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        kind: MovementKind::parse(&kind)
+            .ok_or_else(|| PortError::corrupt(format!("ledger kind {kind}")))?,
+        delta,
+        level_after: u32::try_from(level).map_err(|e| PortError::corrupt(e.to_string()))?,
+        by,
+        reason,
+        order_id: order_id
+            .as_deref()
+            .map(OrderId::parse)
+            .transpose()
+            .map_err(|e| PortError::corrupt(e.0))?,
     })
 }
 
@@ -488,8 +630,8 @@ impl Inventory for EmbeddedStore {
                 let mut inserted = 0;
                 for (i, p) in products.iter().enumerate() {
                     inserted += tx.execute(
-                        "INSERT OR IGNORE INTO products (product_id, position, name, description, price_amount, currency, stock)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "INSERT OR IGNORE INTO products (product_id, position, name, description, price_amount, currency, stock, active, opening)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7)",
                         params![
                             p.product_id.as_str(),
                             i as i64,
@@ -497,7 +639,8 @@ impl Inventory for EmbeddedStore {
                             p.description,
                             p.unit_price.amount,
                             p.unit_price.currency.as_str(),
-                            i64::from(p.stock)
+                            i64::from(p.stock),
+                            p.active
                         ],
                     )?;
                 }
@@ -510,10 +653,12 @@ impl Inventory for EmbeddedStore {
     async fn list_products(&self) -> PortResult<Vec<Product>> {
         self.db
             .call(|c| {
-                let mut s = c.prepare_cached(
-                    "SELECT product_id, name, description, price_amount, currency, stock FROM products ORDER BY position, product_id",
-                )?;
-                let rows: Vec<_> = s.query_map([], product_from_row)?.collect::<Result<_, _>>()?;
+                let mut s = c.prepare_cached(&format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY position, product_id"
+                ))?;
+                let rows: Vec<_> = s
+                    .query_map([], product_from_row)?
+                    .collect::<Result<_, _>>()?;
                 rows.into_iter().map(build_product).collect()
             })
             .await
@@ -534,11 +679,8 @@ impl Inventory for EmbeddedStore {
                     return Ok(if state == "held" { Reservation::AlreadyReserved } else { Reservation::Released });
                 }
                 for (product, qty) in &lines {
-                    let n = tx.execute(
-                        "UPDATE products SET stock = stock - ?2 WHERE product_id = ?1 AND stock >= ?2",
-                        params![product.as_str(), i64::from(*qty)],
-                    )?;
-                    if n == 0 {
+                    let entry = Entry { kind: MovementKind::Reserved, delta: -i64::from(*qty), by: "order", reason: "order placed", order_id: Some(&id), key: None };
+                    if move_stock(&tx, product.as_str(), &entry)?.is_none() {
                         // Dropping the transaction rolls back the lines already taken.
                         return Ok(Reservation::Insufficient { product_id: product.clone() });
                     }
@@ -566,10 +708,19 @@ impl Inventory for EmbeddedStore {
                 }
                 let lines: Vec<(ProductId, u32)> = from_json(&lines)?;
                 for (product, qty) in &lines {
-                    tx.execute(
-                        "UPDATE products SET stock = stock + ?2 WHERE product_id = ?1",
-                        params![product.as_str(), i64::from(*qty)],
-                    )?;
+                    let entry = Entry {
+                        kind: MovementKind::Released,
+                        delta: i64::from(*qty),
+                        by: "order",
+                        reason: "reservation released",
+                        order_id: Some(&id),
+                        key: None,
+                    };
+                    if move_stock(&tx, product.as_str(), &entry)?.is_none() {
+                        return Err(PortError::corrupt(format!(
+                            "product {product} of a reservation is gone"
+                        )));
+                    }
                 }
                 tx.execute(
                     "UPDATE reservations SET state = 'released', at = ?2 WHERE order_id = ?1",
@@ -577,6 +728,147 @@ impl Inventory for EmbeddedStore {
                 )?;
                 tx.commit()?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn get_product(&self, product_id: &ProductId) -> PortResult<Option<Product>> {
+        let id = product_id.to_string();
+        self.db.call(move |c| load_product(c, &id)).await
+    }
+
+    async fn create_product(&self, product: &Product) -> PortResult<bool> {
+        let p = product.clone();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "INSERT OR IGNORE INTO products (product_id, position, name, description, price_amount, currency, stock, active, opening)
+                     VALUES (?1, (SELECT coalesce(max(position), -1) + 1 FROM products), ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
+                    params![
+                        p.product_id.as_str(),
+                        p.name,
+                        p.description,
+                        p.unit_price.amount,
+                        p.unit_price.currency.as_str(),
+                        i64::from(p.stock),
+                        p.active
+                    ],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn update_product(
+        &self,
+        product_id: &ProductId,
+        changes: &ProductChanges,
+    ) -> PortResult<Option<Product>> {
+        let id = product_id.to_string();
+        let ch = changes.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                // Each field only if named: a concurrent change of another field (or the
+                // stock) is never overwritten with a stale copy.
+                let n = tx.execute(
+                    "UPDATE products SET name = coalesce(?2, name), description = coalesce(?3, description),
+                         price_amount = coalesce(?4, price_amount), currency = coalesce(?5, currency),
+                         active = coalesce(?6, active)
+                     WHERE product_id = ?1",
+                    params![
+                        id,
+                        ch.name,
+                        ch.description,
+                        ch.unit_price.map(|m| m.amount),
+                        ch.unit_price.map(|m| m.currency.as_str().to_owned()),
+                        ch.active
+                    ],
+                )?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let product = load_product(&tx, &id)?;
+                tx.commit()?;
+                Ok(product)
+            })
+            .await
+    }
+
+    async fn adjust_stock(
+        &self,
+        product_id: &ProductId,
+        adjustment: &Adjustment,
+    ) -> PortResult<Adjusted> {
+        let id = product_id.to_string();
+        let a = adjustment.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                let before = tx
+                    .query_row(
+                        &format!("SELECT {MOVEMENT_COLUMNS} FROM stock_ledger WHERE product_id = ?1 AND key = ?2"),
+                        params![id, a.key],
+                        movement_from_row,
+                    )
+                    .optional()?;
+                if let Some(row) = before {
+                    return Ok(Adjusted::AlreadyApplied(build_movement(row)?));
+                }
+                let entry = Entry { kind: a.kind, delta: a.delta, by: &a.by, reason: &a.reason, order_id: None, key: Some(&a.key) };
+                let Some(movement) = move_stock(&tx, &id, &entry)? else {
+                    return Ok(match load_product(&tx, &id)? {
+                        Some(p) => Adjusted::Insufficient { stock: p.stock },
+                        None => Adjusted::NotFound,
+                    });
+                };
+                tx.commit()?;
+                Ok(Adjusted::Applied(movement))
+            })
+            .await
+    }
+
+    async fn stock_ledger(
+        &self,
+        product_id: &ProductId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> PortResult<Option<LedgerPage>> {
+        let id = product_id.to_string();
+        self.db
+            .call(move |c| {
+                let tx = c.savepoint()?;
+                let Some((stock, opening)) = tx
+                    .query_row(
+                        "SELECT stock, coalesce(opening, stock) FROM products WHERE product_id = ?1",
+                        params![id],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+                let mut s = tx.prepare_cached(&format!(
+                    "SELECT {MOVEMENT_COLUMNS} FROM stock_ledger WHERE product_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+                ))?;
+                let rows: Vec<_> = s
+                    .query_map(params![id, before, limit as i64 + 1], movement_from_row)?
+                    .collect::<Result<_, _>>()?;
+                drop(s);
+                let mut movements = rows.into_iter().map(build_movement).collect::<PortResult<Vec<_>>>()?;
+                let next_before = (movements.len() > limit).then(|| {
+                    movements.truncate(limit);
+                    movements.last().map(|m| m.seq)
+                }).flatten();
+                let level = |v: i64| u32::try_from(v).map_err(|e| PortError::corrupt(e.to_string()));
+                Ok(Some(LedgerPage {
+                    product_id: ProductId::parse(&id).map_err(|e| PortError::corrupt(e.0))?,
+                    opening: level(opening)?,
+                    stock: level(stock)?,
+                    movements,
+                    next_before,
+                }))
             })
             .await
     }

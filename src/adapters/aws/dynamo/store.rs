@@ -3,13 +3,13 @@
 
 use super::super::{now_ms, sdk_err};
 use super::item::{
-    conflict_pause, corrupt, decode_cursor, encode_cursor, failed_conditions, from_json, get_n,
-    get_s, get_state, n, s, to_json, transaction_err, ConditionFailed, Item, CONFLICT_RETRIES,
+    corrupt, decode_cursor, encode_cursor, failed_conditions, from_json, get_n, get_s, get_state,
+    n, s, to_json, transaction_err, ConditionFailed, Item,
 };
-use crate::domain::{Currency, Money, Order, OrderId, OrderStatus, Product, ProductId};
+use crate::domain::{Order, OrderId, OrderStatus};
 use crate::ports::{
-    Coordination, Decision, IdempotencyBegin, IdempotencyRecord, Inventory, LiveRecord, NewKey,
-    OrderListing, OrderStore, PortError, PortResult, Reservation, StoredResponse,
+    Coordination, Decision, IdempotencyBegin, IdempotencyRecord, LiveRecord, NewKey, OrderListing,
+    OrderStore, PortError, PortResult, StoredResponse,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub struct DynamoStore {
-    client: Client,
+    pub(super) client: Client,
     orders: String,
-    products: String,
-    state: String,
+    pub(super) products: String,
+    pub(super) state: String,
 }
 
 impl DynamoStore {
@@ -51,36 +51,8 @@ impl DynamoStore {
         ]))
     }
 
-    async fn get_state(&self, pk: &str) -> PortResult<Option<Item>> {
+    pub(super) async fn get_state(&self, pk: &str) -> PortResult<Option<Item>> {
         get_state(&self.client, &self.state, pk).await
-    }
-
-    fn reservation_state(item: &Item) -> Reservation {
-        if get_s(item, "state") == Some("held") {
-            Reservation::AlreadyReserved
-        } else {
-            Reservation::Released
-        }
-    }
-
-    fn stock_update(&self, product: &ProductId, delta: i64, guard: bool) -> TransactWriteItem {
-        let mut u = Update::builder()
-            .table_name(&self.products)
-            .key("productId", s(product.as_str()))
-            .expression_attribute_values(":q", n(delta.abs()));
-        u = if delta < 0 {
-            u.update_expression("SET stock = stock - :q")
-        } else {
-            u.update_expression("SET stock = stock + :q")
-        };
-        u = if guard {
-            u.condition_expression("attribute_exists(productId) AND stock >= :q")
-        } else {
-            u.condition_expression("attribute_exists(productId)")
-        };
-        TransactWriteItem::builder()
-            .update(u.build().expect("update is complete"))
-            .build()
     }
 }
 
@@ -476,172 +448,6 @@ impl OrderStore for DynamoStore {
 }
 
 #[async_trait]
-impl Inventory for DynamoStore {
-    async fn seed_products(&self, products: &[Product]) -> PortResult<usize> {
-        // One Scan of the ids first: a start-up with the catalog in place writes nothing.
-        let present: std::collections::HashSet<String> = self
-            .list_products()
-            .await?
-            .into_iter()
-            .map(|p| p.product_id.as_str().to_owned())
-            .collect();
-        let mut inserted = 0;
-        for (i, p) in products.iter().enumerate() {
-            if present.contains(p.product_id.as_str()) {
-                continue;
-            }
-            let res = self
-                .client
-                .put_item()
-                .table_name(&self.products)
-                .item("productId", s(p.product_id.as_str()))
-                .item("name", s(&p.name))
-                .item("description", s(&p.description))
-                .item("priceAmount", n(p.unit_price.amount))
-                .item("currency", s(p.unit_price.currency.as_str()))
-                .item("stock", n(p.stock))
-                .item("position", n(i))
-                .condition_expression("attribute_not_exists(productId)")
-                .send()
-                .await;
-            match res {
-                Ok(_) => inserted += 1,
-                Err(e) if e.condition_failed() => {}
-                Err(e) => return Err(sdk_err("dynamodb PutItem (product)", e)),
-            }
-        }
-        Ok(inserted)
-    }
-
-    async fn list_products(&self) -> PortResult<Vec<Product>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.products)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_err("dynamodb Scan (products)", e))?;
-            for item in page.items() {
-                let id = get_s(item, "productId").ok_or_else(|| corrupt("product without id"))?;
-                out.push((
-                    get_n(item, "position").unwrap_or(i64::MAX),
-                    Product {
-                        product_id: ProductId::parse(id).map_err(corrupt)?,
-                        name: get_s(item, "name").unwrap_or_default().to_owned(),
-                        description: get_s(item, "description").unwrap_or_default().to_owned(),
-                        unit_price: Money::new(
-                            get_n(item, "priceAmount").ok_or_else(|| corrupt(id))?,
-                            Currency::parse(get_s(item, "currency").unwrap_or_default())
-                                .map_err(corrupt)?,
-                        ),
-                        stock: u32::try_from(get_n(item, "stock").ok_or_else(|| corrupt(id))?)
-                            .map_err(corrupt)?,
-                    },
-                ));
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        out.sort_by(|a, b| (a.0, &a.1.product_id).cmp(&(b.0, &b.1.product_id)));
-        Ok(out.into_iter().map(|(_, p)| p).collect())
-    }
-
-    async fn reserve_stock(
-        &self,
-        order_id: &OrderId,
-        lines: &[(ProductId, u32)],
-    ) -> PortResult<Reservation> {
-        // No read first: the reservation marker's condition tells a retry apart.
-        let marker = Put::builder()
-            .table_name(&self.state)
-            .item("pk", s(format!("resv#{order_id}")))
-            .item("state", s("held"))
-            .item("lines", s(to_json(&lines)?))
-            .item("at", n(now_ms()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("put is complete");
-        let mut conflicts = 0;
-        loop {
-            let mut tx = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(marker.clone()).build());
-            for (product, qty) in lines {
-                tx = tx.transact_items(self.stock_update(product, -i64::from(*qty), true));
-            }
-            return match tx.send().await {
-                Ok(_) => Ok(Reservation::Reserved),
-                Err(e) => match failed_conditions(&e) {
-                    Some(failed) if failed.first() == Some(&true) => {
-                        let item = self
-                            .get_state(&format!("resv#{order_id}"))
-                            .await?
-                            .ok_or_else(|| corrupt("reservation vanished"))?;
-                        Ok(Self::reservation_state(&item))
-                    }
-                    Some(failed) => match failed.iter().skip(1).position(|f| *f) {
-                        Some(i) => Ok(Reservation::Insufficient {
-                            product_id: lines[i].0.clone(),
-                        }),
-                        // Another order's transaction held a stock item: popular products
-                        // meet this under load. Try again at once, briefly, rather than
-                        // sending the whole message round a back-off (and towards the DLQ).
-                        None if conflicts < CONFLICT_RETRIES => {
-                            conflicts += 1;
-                            tokio::time::sleep(conflict_pause(conflicts)).await;
-                            continue;
-                        }
-                        None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
-                    },
-                    None => Err(transaction_err("dynamodb TransactWriteItems (reserve)", e)),
-                },
-            };
-        }
-    }
-
-    async fn release_stock(&self, order_id: &OrderId) -> PortResult<bool> {
-        let pk = format!("resv#{order_id}");
-        let Some(item) = self.get_state(&pk).await? else {
-            return Ok(false);
-        };
-        if get_s(&item, "state") != Some("held") {
-            return Ok(false);
-        }
-        let lines: Vec<(ProductId, u32)> = from_json(get_s(&item, "lines").unwrap_or("[]"))?;
-        let mark = Update::builder()
-            .table_name(&self.state)
-            .key("pk", s(&pk))
-            .update_expression("SET #st = :released")
-            .condition_expression("#st = :held")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":released", s("released"))
-            .expression_attribute_values(":held", s("held"))
-            .build()
-            .expect("update is complete");
-        let mut tx = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark).build());
-        for (product, qty) in &lines {
-            tx = tx.transact_items(self.stock_update(product, i64::from(*qty), false));
-        }
-        match tx.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(false),
-            Err(e) => Err(transaction_err("dynamodb TransactWriteItems (release)", e)),
-        }
-    }
-}
-
-#[async_trait]
 impl Coordination for DynamoStore {
     async fn get_record(&self, name: &str) -> PortResult<Option<(String, u64)>> {
         Ok(self.get_state(&format!("rec#{name}")).await?.map(|item| {
@@ -671,90 +477,5 @@ impl Coordination for DynamoStore {
             Err(e) if e.condition_failed() => Ok(false),
             Err(e) => Err(sdk_err("dynamodb PutItem (record)", e)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    /// A DynamoDB endpoint that cancels the first `conflicts` TransactWriteItems calls with a
-    /// `TransactionConflict` on the stock item, then accepts.
-    async fn conflicting_endpoint(conflicts: usize) -> (String, Arc<AtomicUsize>) {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let seen = calls.clone();
-        let server = HttpServer::new(move || {
-            let seen = seen.clone();
-            App::new().default_service(web::to(move |req: HttpRequest| {
-                let seen = seen.clone();
-                async move {
-                    let target = req
-                        .headers()
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    assert!(target.ends_with("TransactWriteItems"), "{target}");
-                    let json = "application/x-amz-json-1.0";
-                    if seen.fetch_add(1, Ordering::SeqCst) < conflicts {
-                        HttpResponse::BadRequest().content_type(json).body(
-                            r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#,
-                        )
-                    } else {
-                        HttpResponse::Ok().content_type(json).body("{}")
-                    }
-                }
-            }))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let url = format!("http://{}", server.addrs()[0]);
-        tokio::spawn(server.run());
-        (url, calls)
-    }
-
-    fn store_at(url: &str) -> DynamoStore {
-        let conf = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .endpoint_url(url)
-            .build();
-        DynamoStore::new(Client::from_conf(conf), "o".into(), "p".into(), "s".into())
-    }
-
-    #[actix_web::test]
-    async fn a_reservation_that_meets_a_conflicting_transaction_is_retried_in_place() {
-        let (url, calls) = conflicting_endpoint(2).await;
-        let store = store_at(&url);
-        let line = (ProductId::parse("sku-hot").unwrap(), 1);
-        let got = store
-            .reserve_stock(&OrderId::generate(), std::slice::from_ref(&line))
-            .await
-            .unwrap();
-        assert_eq!(got, Reservation::Reserved);
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            3,
-            "two conflicts, then through"
-        );
-    }
-
-    #[actix_web::test]
-    async fn a_lasting_conflict_is_transient_after_a_few_tries() {
-        let (url, calls) = conflicting_endpoint(usize::MAX).await;
-        let store = store_at(&url);
-        let line = (ProductId::parse("sku-hot").unwrap(), 1);
-        let got = store
-            .reserve_stock(&OrderId::generate(), std::slice::from_ref(&line))
-            .await;
-        assert!(matches!(got, Err(PortError::Unavailable(_))), "{got:?}");
-        assert_eq!(calls.load(Ordering::SeqCst), 1 + CONFLICT_RETRIES as usize);
     }
 }
