@@ -80,7 +80,31 @@ async fn the_order_request_schema_accepts_what_the_server_accepts_and_rejects_wh
     let minimal = json!({"customerId": "c", "customerEmail": "a@b.co", "items": [{"productId": "sku-mug", "quantity": 1}]});
     c.validate(&schema, &minimal)
         .expect("optional parts are optional");
+    // The other names of address fields, and alpha-3 countries, are documented; both names
+    // of one field, or an unassigned code, are not.
+    let mut aliased = good.clone();
+    aliased["shippingAddress"] = json!({"name": "Ann", "street": "1 Main St", "city": "X",
+        "state": "IL", "zipCode": "62701", "country": "deu"});
+    c.validate(&schema, &aliased)
+        .expect("street, state, zipCode and alpha-3 are documented");
     let mut bad_cases: Vec<Value> = Vec::new();
+    for (name, value) in [
+        ("street", json!("2 Elm St")),
+        ("zipCode", json!("1")),
+        ("country", json!("ZZZ")),
+        ("totalAmount", json!("1.00")),
+    ] {
+        let mut bad = good.clone();
+        if name == "totalAmount" {
+            bad[name] = value;
+        } else {
+            bad["shippingAddress"][name] = value;
+        }
+        bad_cases.push(bad);
+    }
+    let mut both_regions = aliased.clone();
+    both_regions["shippingAddress"]["region"] = json!("IL");
+    bad_cases.push(both_regions);
     let mut missing = good.clone();
     missing.as_object_mut().unwrap().remove("customerId");
     bad_cases.push(missing);
