@@ -342,17 +342,28 @@ async fn unknown_routes_and_methods_answer_json() {
         res.json::<Value>().await.unwrap()["error"]["code"],
         "NOT_FOUND"
     );
-    let res = app
-        .client
-        .delete(app.url("/api/orders"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 405);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "METHOD_NOT_ALLOWED"
-    );
+    // Every API resource answers another method with 405, `Allow` (RFC 9110) and JSON.
+    for (method, path, allow) in [
+        ("DELETE", "/api/orders", "POST, GET"),
+        ("TRACE", "/metrics", "GET"),
+        ("PUT", "/api/orders/ord_x/payment", "POST"),
+        ("POST", "/api/orders/ord_x/receipt", "GET"),
+        ("PATCH", "/api/products", "GET"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["error"]["code"],
+            "METHOD_NOT_ALLOWED"
+        );
+    }
 }
 
 /// Clients written for the common serverless order APIs work unchanged: `street`, `state`,
