@@ -147,9 +147,22 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// 1 to 128 visible ASCII characters.
-    #[schema(min_length = 1, max_length = 128, example = "cust-42")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]{1,128}$",
+        example = "cust-42"
+    )]
     pub customer_id: String,
-    #[schema(max_length = 254, example = "ann@example.com")]
+    /// An address `local@domain`: the local part 1 to 64 of letters, digits,
+    /// ``!#$%&'*+/=?^_`{|}~-`` and inner single dots; the domain two or more dotted labels of
+    /// letters, digits and inner `-` (the last at least two characters). Surrounding spaces
+    /// are trimmed; the domain is stored lower-case.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]\s*$",
+        example = "ann@example.com"
+    )]
     pub customer_email: String,
     /// 1 to 50 lines, each product at most once.
     #[schema(min_items = 1, max_items = 50)]
@@ -165,7 +178,7 @@ pub struct PlaceOrderRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderItemRequest {
-    #[schema(example = "sku-mug")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "sku-mug")]
     pub product_id: String,
     /// 1 to 100 (`Quantity::MAX`; a test holds the two together).
     #[schema(value_type = u32, minimum = 1, maximum = 100)]

@@ -102,6 +102,20 @@ async fn the_order_request_schema_accepts_what_the_server_accepts_and_rejects_wh
         }
         bad_cases.push(bad);
     }
+    // The documented shapes of the ids and the e-mail address are the server's.
+    for (name, value) in [
+        ("customerEmail", json!("")),
+        ("customerEmail", json!("ann.example.com")),
+        ("customerEmail", json!("ann@example")),
+        ("customerId", json!("has space")),
+    ] {
+        let mut bad = good.clone();
+        bad[name] = value;
+        bad_cases.push(bad);
+    }
+    let mut no_product = good.clone();
+    no_product["items"][0]["productId"] = json!("");
+    bad_cases.push(no_product);
     let mut both_regions = aliased.clone();
     both_regions["shippingAddress"]["region"] = json!("IL");
     bad_cases.push(both_regions);
