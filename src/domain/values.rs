@@ -330,12 +330,70 @@ pub fn is_invisible_format(c: char) -> bool {
     )
 }
 
+/// ISO 3166-1: every assigned (alpha-2, alpha-3) pair, 249 of them, sorted by alpha-2
+/// (generated from Debian's iso-codes `iso_3166-1.json`).
+#[rustfmt::skip]
+pub const COUNTRIES: [(&str, &str); 249] = [
+    ("AD", "AND"), ("AE", "ARE"), ("AF", "AFG"), ("AG", "ATG"), ("AI", "AIA"), ("AL", "ALB"),
+    ("AM", "ARM"), ("AO", "AGO"), ("AQ", "ATA"), ("AR", "ARG"), ("AS", "ASM"), ("AT", "AUT"),
+    ("AU", "AUS"), ("AW", "ABW"), ("AX", "ALA"), ("AZ", "AZE"), ("BA", "BIH"), ("BB", "BRB"),
+    ("BD", "BGD"), ("BE", "BEL"), ("BF", "BFA"), ("BG", "BGR"), ("BH", "BHR"), ("BI", "BDI"),
+    ("BJ", "BEN"), ("BL", "BLM"), ("BM", "BMU"), ("BN", "BRN"), ("BO", "BOL"), ("BQ", "BES"),
+    ("BR", "BRA"), ("BS", "BHS"), ("BT", "BTN"), ("BV", "BVT"), ("BW", "BWA"), ("BY", "BLR"),
+    ("BZ", "BLZ"), ("CA", "CAN"), ("CC", "CCK"), ("CD", "COD"), ("CF", "CAF"), ("CG", "COG"),
+    ("CH", "CHE"), ("CI", "CIV"), ("CK", "COK"), ("CL", "CHL"), ("CM", "CMR"), ("CN", "CHN"),
+    ("CO", "COL"), ("CR", "CRI"), ("CU", "CUB"), ("CV", "CPV"), ("CW", "CUW"), ("CX", "CXR"),
+    ("CY", "CYP"), ("CZ", "CZE"), ("DE", "DEU"), ("DJ", "DJI"), ("DK", "DNK"), ("DM", "DMA"),
+    ("DO", "DOM"), ("DZ", "DZA"), ("EC", "ECU"), ("EE", "EST"), ("EG", "EGY"), ("EH", "ESH"),
+    ("ER", "ERI"), ("ES", "ESP"), ("ET", "ETH"), ("FI", "FIN"), ("FJ", "FJI"), ("FK", "FLK"),
+    ("FM", "FSM"), ("FO", "FRO"), ("FR", "FRA"), ("GA", "GAB"), ("GB", "GBR"), ("GD", "GRD"),
+    ("GE", "GEO"), ("GF", "GUF"), ("GG", "GGY"), ("GH", "GHA"), ("GI", "GIB"), ("GL", "GRL"),
+    ("GM", "GMB"), ("GN", "GIN"), ("GP", "GLP"), ("GQ", "GNQ"), ("GR", "GRC"), ("GS", "SGS"),
+    ("GT", "GTM"), ("GU", "GUM"), ("GW", "GNB"), ("GY", "GUY"), ("HK", "HKG"), ("HM", "HMD"),
+    ("HN", "HND"), ("HR", "HRV"), ("HT", "HTI"), ("HU", "HUN"), ("ID", "IDN"), ("IE", "IRL"),
+    ("IL", "ISR"), ("IM", "IMN"), ("IN", "IND"), ("IO", "IOT"), ("IQ", "IRQ"), ("IR", "IRN"),
+    ("IS", "ISL"), ("IT", "ITA"), ("JE", "JEY"), ("JM", "JAM"), ("JO", "JOR"), ("JP", "JPN"),
+    ("KE", "KEN"), ("KG", "KGZ"), ("KH", "KHM"), ("KI", "KIR"), ("KM", "COM"), ("KN", "KNA"),
+    ("KP", "PRK"), ("KR", "KOR"), ("KW", "KWT"), ("KY", "CYM"), ("KZ", "KAZ"), ("LA", "LAO"),
+    ("LB", "LBN"), ("LC", "LCA"), ("LI", "LIE"), ("LK", "LKA"), ("LR", "LBR"), ("LS", "LSO"),
+    ("LT", "LTU"), ("LU", "LUX"), ("LV", "LVA"), ("LY", "LBY"), ("MA", "MAR"), ("MC", "MCO"),
+    ("MD", "MDA"), ("ME", "MNE"), ("MF", "MAF"), ("MG", "MDG"), ("MH", "MHL"), ("MK", "MKD"),
+    ("ML", "MLI"), ("MM", "MMR"), ("MN", "MNG"), ("MO", "MAC"), ("MP", "MNP"), ("MQ", "MTQ"),
+    ("MR", "MRT"), ("MS", "MSR"), ("MT", "MLT"), ("MU", "MUS"), ("MV", "MDV"), ("MW", "MWI"),
+    ("MX", "MEX"), ("MY", "MYS"), ("MZ", "MOZ"), ("NA", "NAM"), ("NC", "NCL"), ("NE", "NER"),
+    ("NF", "NFK"), ("NG", "NGA"), ("NI", "NIC"), ("NL", "NLD"), ("NO", "NOR"), ("NP", "NPL"),
+    ("NR", "NRU"), ("NU", "NIU"), ("NZ", "NZL"), ("OM", "OMN"), ("PA", "PAN"), ("PE", "PER"),
+    ("PF", "PYF"), ("PG", "PNG"), ("PH", "PHL"), ("PK", "PAK"), ("PL", "POL"), ("PM", "SPM"),
+    ("PN", "PCN"), ("PR", "PRI"), ("PS", "PSE"), ("PT", "PRT"), ("PW", "PLW"), ("PY", "PRY"),
+    ("QA", "QAT"), ("RE", "REU"), ("RO", "ROU"), ("RS", "SRB"), ("RU", "RUS"), ("RW", "RWA"),
+    ("SA", "SAU"), ("SB", "SLB"), ("SC", "SYC"), ("SD", "SDN"), ("SE", "SWE"), ("SG", "SGP"),
+    ("SH", "SHN"), ("SI", "SVN"), ("SJ", "SJM"), ("SK", "SVK"), ("SL", "SLE"), ("SM", "SMR"),
+    ("SN", "SEN"), ("SO", "SOM"), ("SR", "SUR"), ("SS", "SSD"), ("ST", "STP"), ("SV", "SLV"),
+    ("SX", "SXM"), ("SY", "SYR"), ("SZ", "SWZ"), ("TC", "TCA"), ("TD", "TCD"), ("TF", "ATF"),
+    ("TG", "TGO"), ("TH", "THA"), ("TJ", "TJK"), ("TK", "TKL"), ("TL", "TLS"), ("TM", "TKM"),
+    ("TN", "TUN"), ("TO", "TON"), ("TR", "TUR"), ("TT", "TTO"), ("TV", "TUV"), ("TW", "TWN"),
+    ("TZ", "TZA"), ("UA", "UKR"), ("UG", "UGA"), ("UM", "UMI"), ("US", "USA"), ("UY", "URY"),
+    ("UZ", "UZB"), ("VA", "VAT"), ("VC", "VCT"), ("VE", "VEN"), ("VG", "VGB"), ("VI", "VIR"),
+    ("VN", "VNM"), ("VU", "VUT"), ("WF", "WLF"), ("WS", "WSM"), ("YE", "YEM"), ("YT", "MYT"),
+    ("ZA", "ZAF"), ("ZM", "ZMB"), ("ZW", "ZWE"),
+];
+
+/// An assigned ISO 3166-1 code, alpha-2 (`US`) or alpha-3 (`USA`), any case, as its alpha-2.
 pub fn parse_country(s: &str) -> Result<String, Invalid> {
     let t = s.trim().to_ascii_uppercase();
-    if t.len() != 2 || !t.bytes().all(|b| b.is_ascii_uppercase()) {
-        return invalid("must be a two-letter country code such as US");
+    let found = match t.len() {
+        2 => COUNTRIES
+            .binary_search_by(|(a2, _)| (*a2).cmp(t.as_str()))
+            .ok(),
+        3 => COUNTRIES.iter().position(|(_, a3)| *a3 == t),
+        _ => None,
+    };
+    match found {
+        Some(i) => Ok(COUNTRIES[i].0.to_owned()),
+        None => {
+            invalid("must be an assigned ISO 3166-1 country code, two letters (US) or three (USA)")
+        }
     }
-    Ok(t)
 }
 
 /// An `Idempotency-Key` header value: 1–255 visible ASCII characters.
@@ -448,11 +506,46 @@ mod tests {
         }
         assert_eq!(parse_text("Zoë Ñúñez-Øre", 20).unwrap(), "Zoë Ñúñez-Øre");
         assert_eq!(parse_country("us").unwrap(), "US");
-        assert!(parse_country("USA").is_err());
         assert!(ProductId::parse("sku-1").is_ok());
         assert!(ProductId::parse("sku 1").is_err());
         assert!(CustomerId::parse("has space").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn countries_are_iso_3166_alpha_2_or_alpha_3_stored_as_alpha_2() {
+        for (given, stored) in [
+            ("USA", "US"),
+            ("DEU", "DE"),
+            ("gbr", "GB"),
+            (" fra ", "FR"),
+            ("de", "DE"),
+            ("ALA", "AX"),
+            ("ZWE", "ZW"),
+        ] {
+            assert_eq!(parse_country(given).unwrap(), stored, "{given}");
+        }
+        for refused in ["XX", "ZZZ", "UK", "EU", "U", "USAA", "", "U1", "ÜS"] {
+            assert!(parse_country(refused).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn the_country_table_is_complete_sorted_and_one_to_one() {
+        use std::collections::HashSet;
+        let a2: HashSet<_> = COUNTRIES.iter().map(|c| c.0).collect();
+        let a3: HashSet<_> = COUNTRIES.iter().map(|c| c.1).collect();
+        assert_eq!((a2.len(), a3.len()), (249, 249));
+        assert!(
+            COUNTRIES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted by alpha-2"
+        );
+        for (two, three) in COUNTRIES {
+            assert!(two.len() == 2 && two.bytes().all(|b| b.is_ascii_uppercase()));
+            assert!(three.len() == 3 && three.bytes().all(|b| b.is_ascii_uppercase()));
+            assert_eq!(parse_country(three).unwrap(), two);
+            assert_eq!(parse_country(two).unwrap(), two);
+        }
     }
 }

@@ -267,10 +267,14 @@ pub async fn not_found() -> HttpResponse {
     ApiError::NotFound("no such resource".into()).error_response()
 }
 
-/// JSON 405 for known routes with another method.
-pub async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(ErrorResponse::new(
-        "METHOD_NOT_ALLOWED",
-        "method not allowed on this resource",
-    ))
+/// JSON 405 for known routes with another method, with the `Allow` header RFC 9110 asks for
+/// (`allow`: the methods the resource answers, e.g. `GET, POST`).
+pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ErrorResponse::new(
+            "METHOD_NOT_ALLOWED",
+            format!("method not allowed on this resource; it answers {allow}"),
+        ))
 }

@@ -1,7 +1,6 @@
 //! Turns a raw JSON request into domain values, naming the field at fault on any error.
 
 use super::errors::ApiError;
-use super::views::ShippingAddressView;
 use crate::domain::values::{parse_country, parse_text};
 use crate::domain::{
     CardNumber, Currency, CustomerId, Email, Money, ProductId, Quantity, ShippingAddress,
@@ -19,6 +18,7 @@ const READ_ONLY: &[&str] = &[
     "orderId",
     "status",
     "total",
+    "totalAmount",
     "totals",
     "subtotal",
     "amount",
@@ -147,15 +147,28 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// 1 to 128 visible ASCII characters.
-    #[schema(min_length = 1, max_length = 128, example = "cust-42")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]{1,128}$",
+        example = "cust-42"
+    )]
     pub customer_id: String,
-    #[schema(max_length = 254, example = "ann@example.com")]
+    /// An address `local@domain`: the local part 1 to 64 of letters, digits,
+    /// ``!#$%&'*+/=?^_`{|}~-`` and inner single dots; the domain two or more dotted labels of
+    /// letters, digits and inner `-` (the last at least two characters). Surrounding spaces
+    /// are trimmed; the domain is stored lower-case.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]\s*$",
+        example = "ann@example.com"
+    )]
     pub customer_email: String,
     /// 1 to 49 lines (`MAX_LINES`), each product at most once.
     #[schema(min_items = 1, max_items = 49)]
     pub items: Vec<OrderItemRequest>,
     #[serde(default)]
-    pub shipping_address: Option<ShippingAddressView>,
+    pub shipping_address: Option<ShippingAddressRequest>,
     /// Without it the order is on invoice: refused (400 `PAYMENT_REQUIRED`) unless the shop
     /// takes orders on invoice (`orders.invoice_enabled`).
     #[serde(default)]
@@ -165,7 +178,7 @@ pub struct PlaceOrderRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderItemRequest {
-    #[schema(example = "sku-mug")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "sku-mug")]
     pub product_id: String,
     /// 1 to 100 (`Quantity::MAX`; a test holds the two together).
     #[schema(value_type = u32, minimum = 1, maximum = 100)]
@@ -185,6 +198,53 @@ pub struct PaymentRequest {
     /// `4000000000000002` is always declined by the simulated gateway.
     #[schema(example = "4242424242424242")]
     pub card_number: String,
+}
+
+/// A shipping address as sent. Besides the names the order shows (`line1`, `region`,
+/// `postalCode`) it takes the names clients of the common serverless order APIs send
+/// (`street`, `state`, `zipCode`); sending both names of one field is a 400
+/// (`CONFLICTING_FIELDS`). The document adds a `oneOf` per required pair
+/// ([`super::openapi::json`]).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShippingAddressRequest {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// The street line; `street` is another name for it (send one of the two).
+    #[serde(default)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub line1: Option<String>,
+    /// Another name for `line1`.
+    #[serde(default)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub street: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub line2: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    pub city: Option<String>,
+    /// State, province or county; `state` is another name for it (send at most one).
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub region: Option<String>,
+    /// Another name for `region`.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub state: Option<String>,
+    /// `zipCode` is another name for it (send one of the two).
+    #[serde(default)]
+    #[schema(value_type = String, min_length = 1, max_length = 20)]
+    pub postal_code: Option<String>,
+    /// Another name for `postalCode`.
+    #[serde(default)]
+    #[schema(value_type = String, min_length = 1, max_length = 20)]
+    pub zip_code: Option<String>,
+    /// An assigned ISO 3166-1 code, alpha-2 (`US`) or alpha-3 (`USA`), in any case; stored
+    /// and shown as alpha-2. The pattern lists every assigned code.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, example = "US")]
+    pub country: Option<String>,
 }
 
 /// The body of `POST /api/orders/{order_id}/payment`.
@@ -370,6 +430,69 @@ pub fn parse_record_payment(body: &Value) -> Result<String, ApiError> {
     text(&req.reference, "reference", 200)
 }
 
+/// One field sent under its name (`canonical`) or its alias, not both: the name it came
+/// under and its value, if sent.
+fn one_of(
+    canonical: (&'static str, Option<String>),
+    alias: (&'static str, Option<String>),
+) -> Result<Option<(&'static str, String)>, ApiError> {
+    match (canonical, alias) {
+        ((other, Some(_)), (name, Some(_))) => {
+            let (name, other) = (f_address(name), f_address(other));
+            Err(ApiError::invalid_code(
+                "CONFLICTING_FIELDS",
+                name.clone(),
+                format!("`{name}` is another name for `{other}`; send one of the two"),
+            ))
+        }
+        ((name, Some(v)), _) | (_, (name, Some(v))) => Ok(Some((name, v))),
+        _ => Ok(None),
+    }
+}
+
+fn f_address(name: &str) -> String {
+    format!("shippingAddress.{name}")
+}
+
+/// `value`, or the 400 saying `shippingAddress.{name}` is required.
+fn required<T>(name: &str, value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        let field = f_address(name);
+        ApiError::invalid_code(
+            "MISSING_FIELD",
+            field.clone(),
+            format!("`{field}` is required"),
+        )
+    })
+}
+
+fn shipping_address(a: ShippingAddressRequest) -> Result<ShippingAddress, ApiError> {
+    let f = f_address;
+    // Checked in the order of the fields, as serde reports a missing `name`.
+    let (line1_as, line1) = required("line1", one_of(("line1", a.line1), ("street", a.street))?)?;
+    let region = one_of(("region", a.region), ("state", a.state))?;
+    let city = required("city", a.city)?;
+    let postal = one_of(("postalCode", a.postal_code), ("zipCode", a.zip_code))?;
+    let (postal_as, postal_code) = required("postalCode", postal)?;
+    let country = required("country", a.country)?;
+    let region = match region {
+        None => None,
+        Some((name, v)) => optional_text(Some(&v), &f(name), 100)?,
+    };
+    Ok(ShippingAddress {
+        name: text(&a.name, &f("name"), 100)?,
+        line1: text(&line1, &f(line1_as), 200)?,
+        line2: optional_text(a.line2.as_deref(), &f("line2"), 200)?,
+        city: text(&city, &f("city"), 100)?,
+        region,
+        postal_code: text(&postal_code, &f(postal_as), 20)?,
+        country: parse_country(&country).map_err(|e| {
+            let field = f("country");
+            ApiError::invalid(&field, format!("`{field}` {e}"))
+        })?,
+    })
+}
+
 pub fn parse_place_order(body: &Value) -> Result<PlaceOrderInput, ApiError> {
     let req: PlaceOrderRequest = parse_body(body)?;
     let customer_id = CustomerId::parse(&req.customer_id)
@@ -415,21 +538,7 @@ pub fn parse_place_order(body: &Value) -> Result<PlaceOrderInput, ApiError> {
     }
     let shipping_address = match req.shipping_address {
         None => None,
-        Some(a) => {
-            let f = |name: &str| format!("shippingAddress.{name}");
-            Some(ShippingAddress {
-                name: text(&a.name, &f("name"), 100)?,
-                line1: text(&a.line1, &f("line1"), 200)?,
-                line2: optional_text(a.line2.as_deref(), &f("line2"), 200)?,
-                city: text(&a.city, &f("city"), 100)?,
-                region: optional_text(a.region.as_deref(), &f("region"), 100)?,
-                postal_code: text(&a.postal_code, &f("postalCode"), 20)?,
-                country: parse_country(&a.country).map_err(|e| {
-                    let field = f("country");
-                    ApiError::invalid(&field, format!("`{field}` {e}"))
-                })?,
-            })
-        }
+        Some(a) => Some(shipping_address(a)?),
     };
     let card = match req.payment {
         None => None,
@@ -522,7 +631,7 @@ mod tests {
         assert_eq!(field_of(v), "payment.cardNumber");
         let mut v = good();
         v["shippingAddress"] =
-            json!({"name":"A","line1":"1 St","city":"X","postalCode":"1","country":"USA"});
+            json!({"name":"A","line1":"1 St","city":"X","postalCode":"1","country":"ZZZ"});
         assert_eq!(field_of(v), "shippingAddress.country");
         let mut v = good();
         v.as_object_mut().unwrap().remove("customerId");

@@ -498,76 +498,77 @@ fn no_referrer() -> DefaultHeaders {
 
 /// Registers every route; shared by the server and in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
-    let json_405 = || web::route().to(errors::method_not_allowed);
+    // 405 with `Allow` (RFC 9110) naming what the resource answers.
+    let json_405 = |allow: &'static str| web::route().to(move || errors::method_not_allowed(allow));
     cfg.service(
         web::resource("/livez")
             .route(web::get().to(livez))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/readyz")
             .route(web::get().to(readyz))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/metrics")
             .route(web::get().to(metrics_endpoint))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/api/openapi.json")
             .route(web::get().to(openapi::document))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/api/products")
             .route(web::get().to(list_products))
             .route(web::post().to(products::create_product))
-            .default_service(json_405()),
+            .default_service(json_405("GET, POST")),
     )
     .service(
         web::resource("/api/products/{product_id}")
             .route(web::get().to(products::get_product))
             .route(web::patch().to(products::update_product))
-            .default_service(json_405()),
+            .default_service(json_405("GET, PATCH")),
     )
     .service(
         web::resource("/api/products/{product_id}/stock")
             .route(web::post().to(products::adjust_stock))
-            .default_service(json_405()),
+            .default_service(json_405("POST")),
     )
     .service(
         web::resource("/api/products/{product_id}/ledger")
             .route(web::get().to(products::ledger))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/api/orders")
             .route(web::post().to(orders::create_order))
             .route(web::get().to(orders::list_orders))
-            .default_service(json_405()),
+            .default_service(json_405("POST, GET")),
     )
     .service(
         web::resource("/api/orders/{order_id}")
             .wrap(no_referrer())
             .route(web::get().to(orders::get_order))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/api/orders/{order_id}/payment")
             .route(web::post().to(orders::record_payment))
-            .default_service(json_405()),
+            .default_service(json_405("POST")),
     )
     .service(
         web::resource("/api/orders/{order_id}/receipt")
             .wrap(no_referrer())
             .route(web::get().to(orders::get_receipt))
-            .default_service(json_405()),
+            .default_service(json_405("GET")),
     )
     .service(
         web::resource("/")

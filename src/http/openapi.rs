@@ -78,10 +78,39 @@ pub struct ApiDoc;
 pub fn json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .expect("the OpenAPI document serialises")
+        let mut doc =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+        address_rules(&mut doc["components"]["schemas"]["ShippingAddressRequest"]);
+        serde_json::to_string_pretty(&doc).expect("the OpenAPI document serialises")
     })
+}
+
+/// What utoipa's attributes cannot say about a sent address: `line1`/`street` and
+/// `postalCode`/`zipCode` are each required under exactly one of their names, `region` and
+/// `state` are at most one, and `country` is one of the assigned ISO 3166-1 codes in any
+/// case (surrounding spaces are trimmed).
+fn address_rules(schema: &mut serde_json::Value) {
+    use serde_json::json;
+    assert!(
+        schema.is_object(),
+        "ShippingAddressRequest is in the document"
+    );
+    let exactly_one = |a: &str, b: &str| json!({"oneOf": [{"required": [a]}, {"required": [b]}]});
+    schema["allOf"] = json!([
+        exactly_one("line1", "street"),
+        exactly_one("postalCode", "zipCode"),
+        {"not": {"required": ["region", "state"]}},
+    ]);
+    let any_case = |code: &str| -> String {
+        code.chars()
+            .map(|c| format!("[{c}{}]", c.to_ascii_lowercase()))
+            .collect()
+    };
+    let codes: Vec<String> = crate::domain::values::COUNTRIES
+        .iter()
+        .flat_map(|(two, three)| [any_case(two), any_case(three)])
+        .collect();
+    schema["properties"]["country"]["pattern"] = json!(format!("^\\s*({})\\s*$", codes.join("|")));
 }
 
 /// GET /api/openapi.json

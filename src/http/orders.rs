@@ -309,9 +309,9 @@ struct ListQuery {
     path = "/api/orders",
     tag = "orders",
     params(
-        ("status" = Option<String>, Query, description = "PENDING, PROCESSING, AWAITING_PAYMENT, COMPLETED or FAILED"),
-        ("limit" = Option<u32>, Query, description = "1 to 100 (default 20)", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("status" = Option<String>, Query, description = "PENDING, PROCESSING, AWAITING_PAYMENT, COMPLETED or FAILED, in any case; empty: all", pattern = "^(|[Pp][Ee][Nn][Dd][Ii][Nn][Gg]|[Pp][Rr][Oo][Cc][Ee][Ss][Ss][Ii][Nn][Gg]|[Aa][Ww][Aa][Ii][Tt][Ii][Nn][Gg]_[Pp][Aa][Yy][Mm][Ee][Nn][Tt]|[Cc][Oo][Mm][Pp][Ll][Ee][Tt][Ee][Dd]|[Ff][Aa][Ii][Ll][Ee][Dd])$"),
+        ("limit" = Option<u32>, Query, description = "1 to 100 (default 20, when absent)", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page: opaque, URL-safe base64 without padding; any other value is a 400 naming `cursor`", pattern = "^[A-Za-z0-9_-]*$"),
     ),
     security(("admin_key" = [])),
     responses(
@@ -347,7 +347,7 @@ pub async fn list_orders(
         })?),
     };
     let limit = match q.limit.as_deref() {
-        None | Some("") => 20,
+        None => 20,
         Some(l) => l
             .parse::<usize>()
             .ok()

@@ -1,7 +1,7 @@
 //! JSON shapes of API responses (camelCase), separate from the domain types.
 
 use crate::domain::{Money, Order, Product};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -130,9 +130,10 @@ pub struct TimelineView {
     pub reason: Option<String>,
 }
 
-/// A shipping address, as sent when placing an order and as shown on the order.
-#[derive(Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// A shipping address as shown on the order (sent as `ShippingAddressRequest`, which also
+/// takes `street`, `state` and `zipCode`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ShippingAddressView {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
@@ -148,8 +149,8 @@ pub struct ShippingAddressView {
     pub region: Option<String>,
     #[schema(min_length = 1, max_length = 20)]
     pub postal_code: String,
-    /// ISO 3166-1 alpha-2 country code, e.g. `US`.
-    #[schema(pattern = "^[A-Za-z]{2}$")]
+    /// ISO 3166-1 alpha-2 country code, e.g. `US` (also when sent as alpha-3).
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
 }
 
@@ -194,12 +195,18 @@ pub struct OrderView {
     pub invoice_payment: Option<InvoicePaymentView>,
     pub items: Vec<LineView>,
     pub total: MoneyView,
+    /// `total` as a decimal string (`total.decimal`), for clients of the common order APIs.
+    #[schema(example = "28.00")]
+    pub total_amount: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<ShippingAddressView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentView>,
     pub timeline: Vec<TimelineView>,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_url: Option<String>,
@@ -244,6 +251,7 @@ impl From<&Order> for OrderView {
                 })
                 .collect(),
             total: o.total.into(),
+            total_amount: o.total.to_decimal_string(),
             shipping_address: o.shipping_address.clone().map(Into::into),
             payment: o.payment.as_ref().map(|p| PaymentView {
                 brand: p.brand.clone(),
@@ -276,7 +284,12 @@ pub struct CreatedView {
     /// Shown once: the bearer token that reads this order.
     pub access_token: String,
     pub total: MoneyView,
+    /// `total` as a decimal string (`total.decimal`), for clients of the common order APIs.
+    #[schema(example = "28.00")]
+    pub total_amount: String,
     pub items: Vec<LineView>,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub links: Links,
 }
@@ -296,6 +309,7 @@ impl CreatedView {
             status: full.status,
             access_token,
             total: full.total,
+            total_amount: full.total_amount,
             items: full.items,
             created_at: full.created_at,
             links: Links {

@@ -341,6 +341,7 @@ async fn listing_needs_an_admin_key_and_pages_newest_first() {
         ("limit=0", "limit"),
         ("limit=101", "limit"),
         ("limit=x", "limit"),
+        ("limit=", "limit"),
         ("status=DONE", "status"),
         ("cursor=zzz", "cursor"),
     ] {

@@ -85,7 +85,35 @@ async fn the_order_request_schema_accepts_what_the_server_accepts_and_rejects_wh
     let minimal = json!({"customerId": "c", "customerEmail": "a@b.co", "items": [{"productId": "sku-mug", "quantity": 1}]});
     c.validate(&schema, &minimal)
         .expect("optional parts are optional");
+    // The other names of address fields, and alpha-3 countries, are documented; both names
+    // of one field, or an unassigned code, are not.
+    let mut aliased = good.clone();
+    aliased["shippingAddress"] = json!({"name": "Ann", "street": "1 Main St", "city": "X",
+        "state": "IL", "zipCode": "62701", "country": "deu"});
+    c.validate(&schema, &aliased)
+        .expect("street, state, zipCode and alpha-3 are documented");
     let mut bad_cases: Vec<Value> = Vec::new();
+    // Each JSON pointer set to a value the server refuses; the documented shapes of the ids
+    // and the e-mail address are the server's.
+    for (pointer, value) in [
+        ("/shippingAddress/street", json!("2 Elm St")),
+        ("/shippingAddress/zipCode", json!("1")),
+        ("/shippingAddress/country", json!("ZZZ")),
+        ("/totalAmount", json!("1.00")),
+        ("/customerEmail", json!("")),
+        ("/customerEmail", json!("ann.example.com")),
+        ("/customerEmail", json!("ann@example")),
+        ("/customerId", json!("has space")),
+        ("/items/0/productId", json!("")),
+    ] {
+        let mut bad = good.clone();
+        let (parent, name) = pointer.rsplit_once('/').unwrap();
+        bad.pointer_mut(parent).unwrap()[name] = value;
+        bad_cases.push(bad);
+    }
+    let mut both_regions = aliased.clone();
+    both_regions["shippingAddress"]["region"] = json!("IL");
+    bad_cases.push(both_regions);
     let mut missing = good.clone();
     missing.as_object_mut().unwrap().remove("customerId");
     bad_cases.push(missing);

@@ -342,15 +342,192 @@ async fn unknown_routes_and_methods_answer_json() {
         res.json::<Value>().await.unwrap()["error"]["code"],
         "NOT_FOUND"
     );
+    // Every API resource answers another method with 405, `Allow` (RFC 9110) naming the
+    // methods the document gives it, and JSON.
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10, "the document lists the API");
+    for (template, ops) in paths {
+        let path = template
+            .replace("{order_id}", "ord_x")
+            .replace("{product_id}", "sku-x");
+        let mut documented: Vec<String> = ops
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        documented.sort();
+        let res = app
+            .client
+            .request(reqwest::Method::DELETE, app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "DELETE {path}");
+        let mut allow: Vec<String> = res.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        allow.sort();
+        assert_eq!(allow, documented, "Allow of {path}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["error"]["code"],
+            "METHOD_NOT_ALLOWED"
+        );
+    }
     let res = app
         .client
-        .delete(app.url("/api/orders"))
+        .request(reqwest::Method::TRACE, app.url("/metrics"))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 405);
     assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "METHOD_NOT_ALLOWED"
+        (res.status().as_u16(), &res.headers()["allow"]),
+        (405, &"GET".parse::<reqwest::header::HeaderValue>().unwrap())
     );
+}
+
+/// Clients written for the common serverless order APIs work unchanged: `street`, `state`,
+/// `zipCode`, alpha-3 countries, `price` as a number or a string, and `totalAmount` and
+/// `createdAt` in the answers.
+#[tokio::test]
+async fn clients_of_the_common_order_apis_work_unchanged() {
+    let app = spawn_app_with(&[("ORDERFLOW__RATE_LIMIT__ENABLED", "false")], false).await;
+    let aliased = with(order_body("sku-mug", 2), |b| {
+        b["shippingAddress"] = json!({"name": "Ann Lee", "street": "1 Main St", "city": "Springfield",
+            "state": "IL", "zipCode": "62701", "country": "usa"});
+        b["items"][0]["price"] = json!(14);
+    });
+    let res = app.post_order(&aliased).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["totalAmount"], "28.00", "{created}");
+    assert_eq!(created["totalAmount"], created["total"]["decimal"]);
+    let at = created["createdAt"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(at).expect("createdAt is RFC 3339");
+    let id = created["orderId"].as_str().unwrap();
+    let token = created["accessToken"].as_str().unwrap();
+    let order: Value = app.get_order(id, token).await.json().await.unwrap();
+    assert_eq!(
+        order["shippingAddress"],
+        json!({"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
+            "region": "IL", "postalCode": "62701", "country": "US"}),
+        "the order shows today's names and the alpha-2 code"
+    );
+    assert_eq!(order["totalAmount"], "28.00");
+    assert_eq!(order["createdAt"], at);
+
+    // Alpha-3 in any case, and a price as a decimal string, are accepted too.
+    for (country, stored, price) in [("DEU", "DE", json!("14.00")), ("gbr", "GB", json!(14.0))] {
+        let body = with(order_body("sku-mug", 1), |b| {
+            b["shippingAddress"]["country"] = json!(country);
+            b["items"][0]["price"] = price;
+        });
+        let res = app.post_order(&body).await;
+        assert_eq!(res.status(), 201, "{country}");
+        let created: Value = res.json().await.unwrap();
+        let (id, token) = (
+            created["orderId"].as_str().unwrap(),
+            created["accessToken"].as_str().unwrap(),
+        );
+        let order: Value = app.get_order(id, token).await.json().await.unwrap();
+        assert_eq!(order["shippingAddress"]["country"], stored);
+    }
+
+    // Both names of one field, unknown codes, and the server's totals are refused by name.
+    let refused: Vec<(Value, &str, &str)> = vec![
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]["street"] = json!("2 Elm St")
+            }),
+            "CONFLICTING_FIELDS",
+            "shippingAddress.street",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]["zipCode"] = json!("1")
+            }),
+            "CONFLICTING_FIELDS",
+            "shippingAddress.zipCode",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]["region"] = json!("IL");
+                b["shippingAddress"]["state"] = json!("IL");
+            }),
+            "CONFLICTING_FIELDS",
+            "shippingAddress.state",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("line1");
+            }),
+            "MISSING_FIELD",
+            "shippingAddress.line1",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                let address = b["shippingAddress"].as_object_mut().unwrap();
+                address.remove("line1");
+                address.insert("street".into(), json!(" "));
+            }),
+            "VALIDATION_ERROR",
+            "shippingAddress.street",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]["country"] = json!("ZZZ")
+            }),
+            "VALIDATION_ERROR",
+            "shippingAddress.country",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]["country"] = json!("XX")
+            }),
+            "VALIDATION_ERROR",
+            "shippingAddress.country",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["totalAmount"] = json!("28.00")
+            }),
+            "READ_ONLY_FIELD",
+            "totalAmount",
+        ),
+        (
+            with(order_body("sku-mug", 1), |b| {
+                b["shippingAddress"]["zip"] = json!("1")
+            }),
+            "UNKNOWN_FIELD",
+            "shippingAddress.zip",
+        ),
+    ];
+    for (body, code, field) in refused {
+        let res = app.post_order(&body).await;
+        assert_eq!(res.status(), 400, "{body}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(
+            (
+                err["error"]["code"].as_str(),
+                err["error"]["field"].as_str()
+            ),
+            (Some(code), Some(field)),
+            "{err}"
+        );
+    }
 }
