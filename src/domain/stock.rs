@@ -125,10 +125,34 @@ pub struct LedgerPage {
     pub next_before: Option<u64>,
 }
 
+/// The most stock an operator may book a product up to. An order giving back what it took
+/// may pass it (by at most what the order took), which keeps levels far below `u32::MAX`
+/// in any real shop.
+pub const MAX_LEVEL: u32 = 1_000_000_000;
+
 /// The stock after adding `delta` to `stock`, or `None` if it would go below zero (or past
 /// what the stores hold).
 pub fn level_after(stock: u32, delta: i64) -> Option<u32> {
     u32::try_from(i64::from(stock).checked_add(delta)?).ok()
+}
+
+/// Why an operator's adjustment cannot be booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelRefused {
+    /// The stock would go below zero.
+    BelowZero,
+    /// The stock would pass [`MAX_LEVEL`].
+    AboveMax,
+}
+
+/// The stock after an operator's adjustment of `delta`, or why it is refused.
+pub fn adjusted_level(stock: u32, delta: i64) -> Result<u32, LevelRefused> {
+    match level_after(stock, delta) {
+        Some(after) if after <= MAX_LEVEL || delta <= 0 => Ok(after),
+        Some(_) => Err(LevelRefused::AboveMax),
+        None if delta < 0 => Err(LevelRefused::BelowZero),
+        None => Err(LevelRefused::AboveMax),
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +175,20 @@ mod tests {
         assert_eq!(level_after(5, -6), None);
         assert_eq!(level_after(5, 3), Some(8));
         assert_eq!(level_after(u32::MAX, 1), None);
+    }
+
+    #[test]
+    fn an_adjustment_stays_between_zero_and_the_most_a_level_may_be() {
+        assert_eq!(adjusted_level(5, -5), Ok(0));
+        assert_eq!(adjusted_level(5, -6), Err(LevelRefused::BelowZero));
+        assert_eq!(adjusted_level(MAX_LEVEL - 5, 5), Ok(MAX_LEVEL));
+        assert_eq!(
+            adjusted_level(MAX_LEVEL - 5, 6),
+            Err(LevelRefused::AboveMax)
+        );
+        assert_eq!(adjusted_level(u32::MAX, 1), Err(LevelRefused::AboveMax));
+        // Above the most (orders gave stock back), taking some away is still booked.
+        assert_eq!(adjusted_level(MAX_LEVEL + 10, -4), Ok(MAX_LEVEL + 6));
     }
 
     #[test]

@@ -309,6 +309,59 @@ impl<'de> Deserialize<'de> for Decimal {
     }
 }
 
+/// The name serde quotes in `problem` after `prefix` (``unknown field `x`, expected …``,
+/// ``duplicate field `x` ``), or `None` if `problem` does not start so.
+fn quoted_name(problem: &str, prefix: &str) -> Option<String> {
+    let rest = problem.strip_prefix(prefix)?;
+    let end = rest.find("`, expected").or_else(|| rest.rfind('`'))?;
+    Some(rest[..end].to_owned())
+}
+
+/// A query string as a `T` whose fields are all optional strings, or a 400 naming the
+/// parameter: an unknown one (`UNKNOWN_FIELD`) or one given twice.
+pub fn parse_query<T: de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|e| {
+        let problem = e.to_string();
+        if let Some(name) = quoted_name(&problem, "unknown field `") {
+            let message = format!("unknown query parameter `{name}`");
+            return ApiError::invalid_code("UNKNOWN_FIELD", name, message);
+        }
+        if let Some(name) = quoted_name(&problem, "duplicate field `") {
+            let message = format!("`{name}` is given more than once");
+            return ApiError::invalid(name, message);
+        }
+        ApiError::Invalid {
+            code: "VALIDATION_ERROR",
+            message: format!("bad query string: {problem}"),
+            field: None,
+        }
+    })
+}
+
+/// A whole-number query parameter (digits only): `None` when absent, else a number in
+/// `min` to `max` (no upper bound if `None`) or a 400 naming `field` (an empty value is not
+/// absent: it is refused).
+pub fn query_number(
+    value: Option<&str>,
+    field: &str,
+    min: u64,
+    max: Option<u64>,
+) -> Result<Option<u64>, ApiError> {
+    let Some(v) = value else { return Ok(None) };
+    let bounds = match max {
+        Some(max) => format!("from {min} to {max}"),
+        None => format!("at least {min}"),
+    };
+    Some(v)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n >= min && max.is_none_or(|max| *n <= max))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::invalid(field, format!("`{field}` must be a whole number {bounds}"))
+        })
+}
+
 /// `body` as a `T`, or the 400 naming the field at fault: an unknown field (or one the
 /// server decides), a missing one (`null` counts as missing), or a value of the wrong type.
 pub fn parse_body<T: de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
@@ -331,12 +384,7 @@ pub fn parse_body<T: de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> 
                 format!("{at}.{name}")
             }
         };
-        let named = |prefix: &str| {
-            problem
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split('`').next())
-                .map(str::to_owned)
-        };
+        let named = |prefix: &str| quoted_name(&problem, prefix);
         if let Some(name) = named("unknown field `") {
             // The path may already end at the unknown key.
             let field = if at.ends_with(&name) {

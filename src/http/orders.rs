@@ -330,13 +330,7 @@ pub async fn list_orders(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     super::auth::require_admin(&req, &state, AuthSurface::ApiKey)?;
-    let q = web::Query::<ListQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::Invalid {
-            code: "VALIDATION_ERROR",
-            message: format!("bad query string: {e}"),
-            field: None,
-        })?
-        .into_inner();
+    let q: ListQuery = super::input::parse_query(req.query_string())?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(OrderStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
@@ -346,16 +340,8 @@ pub async fn list_orders(
             )
         })?),
     };
-    let limit = match q.limit.as_deref() {
-        None => 20,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid("limit", "`limit` must be a whole number from 1 to 100")
-            })?,
-    };
+    let limit = super::input::query_number(q.limit.as_deref(), "limit", 1, Some(100))?.unwrap_or(20)
+        as usize;
     let page = match state
         .services
         .store

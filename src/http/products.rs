@@ -2,11 +2,12 @@
 //! change and retire products, adjust stock, read the stock ledger.
 
 use super::errors::{ApiError, ErrorResponse};
-use super::input::{parse_body, parse_json, text, Decimal, WholeNumber};
+use super::input::{parse_body, parse_json, parse_query, query_number, text, Decimal, WholeNumber};
 use super::limits::AuthSurface;
 use super::orders::{api_caller, check_content_type, idempotency_key, read_body};
 use super::views::{LedgerView, ProductView, StockMovementView};
 use super::AppState;
+use crate::domain::stock::MAX_LEVEL;
 use crate::domain::{
     Adjustment, Currency, Money, MovementKind, Product, ProductChanges, ProductId, StockMovement,
 };
@@ -84,15 +85,25 @@ pub struct AdjustStockRequest {
     pub reason: String,
 }
 
+/// The ledger's query parameters as sent: each is checked on its own, so that a 400 names it.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// Entries older than this seq (`nextBefore` of the page before).
-    #[param(minimum = 1)]
-    pub before: Option<u64>,
+    #[param(value_type = Option<u64>, minimum = 1)]
+    before: Option<String>,
     /// 1 to 100; default 50.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<usize>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+}
+
+/// `(before, limit)` of a ledger query, or the 400 naming the parameter at fault.
+fn parse_ledger_query(query: &str) -> Result<(Option<u64>, usize), ApiError> {
+    let q: LedgerQuery = parse_query(query)?;
+    let before = query_number(q.before.as_deref(), "before", 1, None)?;
+    let limit = query_number(q.limit.as_deref(), "limit", 1, Some(100))?.unwrap_or(50);
+    Ok((before, limit as usize))
 }
 
 const MAX_STOCK: i64 = 1_000_000;
@@ -209,12 +220,21 @@ pub async fn adjust(
     product_id: &ProductId,
     adjustment: &Adjustment,
 ) -> Result<AdjustOutcome, ApiError> {
-    match state
+    let adjusted = state
         .services
         .inventory
         .adjust_stock(product_id, adjustment)
-        .await?
-    {
+        .await?;
+    answer(adjusted, product_id, adjustment)
+}
+
+/// What the API makes of what the inventory did with an adjustment.
+fn answer(
+    adjusted: Adjusted,
+    product_id: &ProductId,
+    adjustment: &Adjustment,
+) -> Result<AdjustOutcome, ApiError> {
+    match adjusted {
         Adjusted::Applied(m) => {
             tracing::info!(product = %product_id, seq = m.seq, delta = m.delta, by = %m.by, reason = %m.reason, "stock adjusted");
             Ok(AdjustOutcome::Applied(m))
@@ -231,6 +251,13 @@ pub async fn adjust(
         Adjusted::Insufficient { stock } => Err(ApiError::Conflict {
             code: "INSUFFICIENT_STOCK",
             message: format!("the stock is {stock}; it cannot go below zero"),
+            field: Some("quantity".into()),
+        }),
+        Adjusted::TooMuch { stock } => Err(ApiError::Conflict {
+            code: "STOCK_LIMIT",
+            message: format!(
+                "the stock is {stock}; an adjustment may not take it past {MAX_LEVEL}"
+            ),
             field: Some("quantity".into()),
         }),
         Adjusted::NotFound => Err(ApiError::NotFound("no such product".into())),
@@ -276,7 +303,7 @@ pub async fn get_product(
     responses(
         (status = 201, description = "Created", body = ProductView,
             headers(("Location" = String, description = "The product's URL"))),
-        (status = 200, description = "This product exists already exactly as sent (a retry)", body = ProductView),
+        (status = 200, description = "The same create again (every field and the opening stock as sent): the product as it is now", body = ProductView),
         (status = 400, description = "Invalid body", body = ErrorResponse),
         (status = 401, description = "No admin key", body = ErrorResponse),
         (status = 403, description = "Wrong admin key", body = ErrorResponse),
@@ -310,13 +337,25 @@ pub async fn create_product(
             .json(ProductView::from(product)));
     }
     // A retry of this very create is answered as the first was; anything else is a clash.
-    match inventory.get_product(&product.product_id).await? {
+    // The stock may have moved since, so the retry is compared with the opening level.
+    let existing = inventory.get_product(&product.product_id).await?;
+    let opening = match &existing {
+        Some(_) => inventory
+            .stock_ledger(&product.product_id, None, 0)
+            .await?
+            .map(|page| page.opening),
+        None => None,
+    };
+    match existing {
         Some(existing)
-            if Product {
-                stock: product.stock,
-                ..existing.clone()
-            } == product =>
+            if opening == Some(product.stock)
+                && Product {
+                    stock: product.stock,
+                    ..existing.clone()
+                } == product =>
         {
+            // The first may have been cut off before it said so.
+            state.intake.catalog_changed();
             Ok(HttpResponse::Ok().json(ProductView::from(existing)))
         }
         _ => Err(ApiError::Conflict {
@@ -394,7 +433,7 @@ pub async fn update_product(
         (status = 401, description = "No admin key", body = ErrorResponse),
         (status = 403, description = "Wrong admin key", body = ErrorResponse),
         (status = 404, description = "No such product", body = ErrorResponse),
-        (status = 409, description = "The stock would go below zero (`INSUFFICIENT_STOCK`), or the key was used for another adjustment (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorResponse),
+        (status = 409, description = "The stock would go below zero (`INSUFFICIENT_STOCK`) or past 1,000,000,000 (`STOCK_LIMIT`), or the key was used for another adjustment (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorResponse),
         (status = 413, description = "The body exceeds `http.max_body_bytes`", body = ErrorResponse),
         (status = 415, description = "Not `application/json`", body = ErrorResponse),
         (status = 429, description = "Too many wrong admin keys from this client", body = ErrorResponse,
@@ -460,22 +499,46 @@ pub async fn ledger(
 ) -> Result<HttpResponse, ApiError> {
     super::auth::require_admin(&req, &state, AuthSurface::ApiKey)?;
     let id = product_in_path(&req)?;
-    let q = web::Query::<LedgerQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::invalid("query", format!("invalid query: {e}")))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "`limit` must be 1 to 100"));
-    }
-    if q.before == Some(0) {
-        return Err(ApiError::invalid("before", "`before` must be at least 1"));
-    }
+    let (before, limit) = parse_ledger_query(req.query_string())?;
     let page = state
         .services
         .inventory
-        .stock_ledger(&id, q.before, limit)
+        .stock_ledger(&id, before, limit)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such product".into()))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(LedgerView::from(&page)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_adjustments_are_conflicts_naming_the_quantity() {
+        let id = ProductId::parse("sku-a").unwrap();
+        let a = Adjustment {
+            key: "k".into(),
+            kind: MovementKind::Received,
+            delta: 5,
+            by: "ops".into(),
+            reason: "why".into(),
+        };
+        for (adjusted, code) in [
+            (Adjusted::Insufficient { stock: 2 }, "INSUFFICIENT_STOCK"),
+            (Adjusted::TooMuch { stock: MAX_LEVEL }, "STOCK_LIMIT"),
+        ] {
+            match answer(adjusted, &id, &a) {
+                Err(ApiError::Conflict {
+                    code: got, field, ..
+                }) => assert_eq!((got, field.as_deref()), (code, Some("quantity"))),
+                _ => panic!("{code}"),
+            }
+        }
+        assert!(matches!(
+            answer(Adjusted::NotFound, &id, &a),
+            Err(ApiError::NotFound(_))
+        ));
+    }
 }

@@ -32,7 +32,7 @@ pub struct ProductView {
     pub description: String,
     pub unit_price: MoneyView,
     pub stock: u32,
-    /// `false`: retired, no longer sold (listed only to operators).
+    /// `false`: retired: no longer sold, and left out of `GET /api/products`.
     pub active: bool,
 }
 

@@ -27,6 +27,9 @@ pub enum Adjusted {
     AlreadyApplied(StockMovement),
     /// The stock (this much now) would go below zero: nothing changed.
     Insufficient { stock: u32 },
+    /// The stock (this much now) would pass [`crate::domain::stock::MAX_LEVEL`]: nothing
+    /// changed.
+    TooMuch { stock: u32 },
     /// No such product.
     NotFound,
 }
@@ -39,7 +42,8 @@ pub enum Adjusted {
 /// - `reserve_stock` and `release_stock` write a `RESERVED` / `RELEASED` entry per line,
 ///   by `order`, naming the order.
 /// - `adjust_stock` applies an operator's change at most once per (product, key); a stock
-///   that would go below zero is refused whole. Concurrent adjustments and reservations
+///   that would go below zero (`Insufficient`) or past `MAX_LEVEL` (`TooMuch`) is refused
+///   whole. Concurrent adjustments and reservations
 ///   never lose an update. Under contention any stock change may answer `Unavailable`
 ///   having changed nothing; trying it again is safe (reservations are per order id,
 ///   adjustments per key).

@@ -76,6 +76,16 @@ async fn an_operator_creates_a_product_once_and_shoppers_see_it() {
         200,
         "a retry of the same create is answered as the first"
     );
+    let (status, e) = error_of(
+        app.admin_send(post.clone(), "/api/products", None, &teapot(4))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (409, Some("PRODUCT_EXISTS")),
+        "another opening stock is another product"
+    );
     let mut other = teapot(3);
     other["price"] = json!(30);
     let (status, e) = error_of(
@@ -270,11 +280,26 @@ async fn bad_product_requests_name_their_field() {
         app.adjust("sku-none", "k-2", good.clone()).await.status(),
         404
     );
-    for q in ["limit=0", "limit=101", "before=0", "limit=x", "colour=red"] {
-        let res = app
-            .get_as_admin(&format!("/api/products/sku-teapot/ledger?{q}"))
-            .await;
-        assert_eq!(res.status(), 400, "{q}");
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=", "limit"),
+        ("limit=x", "limit"),
+        ("before=0", "before"),
+        ("before=-1", "before"),
+        ("before=1&before=2", "before"),
+        ("colour=red", "colour"),
+    ] {
+        let (status, e) = error_of(
+            app.get_as_admin(&format!("/api/products/sku-teapot/ledger?{q}"))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, e["field"].as_str()),
+            (400, Some(field)),
+            "{q}: {e}"
+        );
     }
     assert_eq!(
         app.ledger("sku-teapot").await["movements"],
@@ -329,6 +354,15 @@ async fn a_sold_out_product_is_restocked_once_per_key_and_sells_again() {
         (409, Some("IDEMPOTENCY_KEY_REUSED"))
     );
     assert_eq!(app.stock_of("sku-teapot").await, 5);
+    let retry = app
+        .admin_send(reqwest::Method::POST, "/api/products", None, &teapot(0))
+        .await;
+    assert_eq!(
+        retry.status(),
+        200,
+        "a late retry of the create is still a retry, though the stock moved"
+    );
+    assert_eq!(retry.json::<Value>().await.unwrap()["stock"], 5);
 
     let (created, done) = app.place_and_finish(&order_body("sku-teapot", 2)).await;
     assert_eq!(done["status"], "COMPLETED");

@@ -195,6 +195,82 @@ async fn receipts_are_typed_and_encrypted() {
     assert_eq!(s.receipts.get(&key).await.unwrap(), b"%PDF-1.3 test");
 }
 
+/// A product item written before the stock ledger (no `seq`, `openingStock` or `active`, as
+/// seeded by an older release) reads as active, starts its ledger at its stock then, and
+/// takes reservations and adjustments like any other.
+#[tokio::test]
+async fn a_product_from_before_the_ledger_starts_one() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use orderflow::domain::{Adjustment, MovementKind, OrderId, ProductId};
+    use orderflow::ports::{Adjusted, Reservation};
+    let Some((settings, s, sdk)) = fresh().await else {
+        return;
+    };
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let st = |v: &str| AttributeValue::S(v.to_owned());
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .put_item()
+        .table_name(&settings.products_table)
+        .item("productId", st("sku-old"))
+        .item("name", st("Old mug"))
+        .item("description", st(""))
+        .item("priceAmount", n(900))
+        .item("currency", st("USD"))
+        .item("stock", n(7))
+        .item("position", n(0))
+        .send()
+        .await
+        .unwrap();
+    let id = ProductId::parse("sku-old").unwrap();
+    let p = s.inventory.get_product(&id).await.unwrap().unwrap();
+    assert!(p.active && p.stock == 7, "{p:?}");
+    let page = s
+        .inventory
+        .stock_ledger(&id, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((page.opening, page.stock, page.movements.len()), (7, 7, 0));
+
+    let order = OrderId::generate();
+    assert_eq!(
+        s.inventory
+            .reserve_stock(&order, &[(id.clone(), 2)])
+            .await
+            .unwrap(),
+        Reservation::Reserved
+    );
+    let fix = Adjustment {
+        key: "stocktake".into(),
+        kind: MovementKind::Corrected,
+        delta: -1,
+        by: "ops@example.com".into(),
+        reason: "broken".into(),
+    };
+    assert!(matches!(
+        s.inventory.adjust_stock(&id, &fix).await.unwrap(),
+        Adjusted::Applied(m) if m.seq == 2 && m.level_after == 4
+    ));
+    let page = s
+        .inventory
+        .stock_ledger(&id, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (page.opening, page.stock),
+        (7, 4),
+        "the opening level is the stock the ledger began at"
+    );
+    assert_eq!(
+        page.movements
+            .iter()
+            .map(|m| (m.seq, m.delta))
+            .collect::<Vec<_>>(),
+        [(2, -1), (1, -2)]
+    );
+}
+
 /// `orderflow bootstrap` with `ORDERFLOW__BACKEND=aws` set (as on an instance) creates the
 /// resources and writes a config `check-config` accepts.
 #[tokio::test]

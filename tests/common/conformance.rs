@@ -760,6 +760,20 @@ pub async fn inventory_catalog_and_ledger(s: &dyn Inventory) {
         .unwrap(),
         Adjusted::Insufficient { stock: 10 }
     );
+    // Past MAX_LEVEL is refused, and so is the same again: a refused key is not taken.
+    let past_max = i64::from(orderflow::domain::stock::MAX_LEVEL) - 9;
+    for attempt in 1..=2 {
+        assert_eq!(
+            s.adjust_stock(
+                &p.product_id,
+                &adjustment("far-too-many", MovementKind::Received, past_max)
+            )
+            .await
+            .unwrap(),
+            Adjusted::TooMuch { stock: 10 },
+            "attempt {attempt}"
+        );
+    }
     assert_eq!(
         s.adjust_stock(&nobody, &adjustment("x", MovementKind::Received, 1))
             .await
@@ -829,6 +843,18 @@ pub async fn inventory_catalog_and_ledger(s: &dyn Inventory) {
         [2, 1]
     );
     assert_eq!(older.next_before, None);
+
+    let Adjusted::Applied(taken) = s
+        .adjust_stock(
+            &p.product_id,
+            &adjustment("far-too-many", MovementKind::Received, 1),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a key refused before books the next adjustment sent with it")
+    };
+    assert_eq!((taken.seq, taken.level_after), (5, 9));
 }
 
 /// Orders reserving and releasing, and operators adjusting (some sending the same request

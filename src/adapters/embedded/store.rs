@@ -2,6 +2,7 @@
 //! with stock, stock reservations and idempotency records.
 
 use super::sqlite::{now_ms, Db};
+use crate::domain::stock::{adjusted_level, LevelRefused};
 use crate::domain::{
     Adjustment, Currency, LedgerPage, Money, MovementKind, Order, OrderId, OrderStatus, Product,
     ProductChanges, ProductId, StockMovement,
@@ -815,13 +816,18 @@ impl Inventory for EmbeddedStore {
                 if let Some(row) = before {
                     return Ok(Adjusted::AlreadyApplied(build_movement(row)?));
                 }
-                let entry = Entry { kind: a.kind, delta: a.delta, by: &a.by, reason: &a.reason, order_id: None, key: Some(&a.key) };
-                let Some(movement) = move_stock(&tx, &id, &entry)? else {
-                    return Ok(match load_product(&tx, &id)? {
-                        Some(p) => Adjusted::Insufficient { stock: p.stock },
-                        None => Adjusted::NotFound,
-                    });
+                let Some(product) = load_product(&tx, &id)? else {
+                    return Ok(Adjusted::NotFound);
                 };
+                // In this transaction, so the level cannot move between the check and the write.
+                match adjusted_level(product.stock, a.delta) {
+                    Ok(_) => {}
+                    Err(LevelRefused::BelowZero) => return Ok(Adjusted::Insufficient { stock: product.stock }),
+                    Err(LevelRefused::AboveMax) => return Ok(Adjusted::TooMuch { stock: product.stock }),
+                }
+                let entry = Entry { kind: a.kind, delta: a.delta, by: &a.by, reason: &a.reason, order_id: None, key: Some(&a.key) };
+                let movement = move_stock(&tx, &id, &entry)?
+                    .ok_or_else(|| PortError::corrupt(format!("product {id}: stock moved inside its transaction")))?;
                 tx.commit()?;
                 Ok(Adjusted::Applied(movement))
             })

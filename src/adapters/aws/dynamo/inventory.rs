@@ -9,11 +9,11 @@
 
 use super::super::{now_ms, sdk_err};
 use super::item::{
-    conflict_pause, corrupt, failed_conditions, from_json, get_n, get_s, n, s, to_json,
-    transaction_err, ConditionFailed, Item, CONFLICT_RETRIES,
+    cancellation_codes, conflict_pause, corrupt, failed_conditions, from_json, get_n, get_s, n, s,
+    to_json, transaction_err, ConditionFailed, Item, TransactError, CONFLICT_RETRIES,
 };
 use super::store::DynamoStore;
-use crate::domain::stock::level_after;
+use crate::domain::stock::{adjusted_level, level_after, LevelRefused};
 use crate::domain::{
     Adjustment, Currency, LedgerPage, Money, MovementKind, OrderId, Product, ProductChanges,
     ProductId, StockMovement,
@@ -47,6 +47,36 @@ struct Entry<'a> {
 
 fn ledger_pk(product: &ProductId, seq: u64) -> String {
     format!("ledger#{product}#{seq}")
+}
+
+/// The line (0, 1, …) whose ledger entry a cancelled stock transaction could not put while
+/// the product's update beside it was not the cause; `None` if there is none. The
+/// transaction's items are one marker, then an (update, put) pair per line. Such an entry
+/// may exist at a seq the product has not reached ([`DynamoStore::ledger_ahead`] reads again
+/// to tell): then the product and its ledger disagree, and trying again cannot mend it.
+fn ledger_collision(codes: &[&str]) -> Option<usize> {
+    codes
+        .get(1..)?
+        .chunks(2)
+        .position(|pair| pair == ["None", "ConditionalCheckFailed"])
+}
+
+/// Each line's product with the level it was read at, in the lines' order (those read).
+fn read_at<'a>(
+    lines: &'a [(ProductId, u32)],
+    levels: &HashMap<String, Level>,
+) -> Vec<(&'a ProductId, Level)> {
+    lines
+        .iter()
+        .filter_map(|(p, _)| Some((p, *levels.get(p.as_str())?)))
+        .collect()
+}
+
+fn collision_err(product: &ProductId) -> PortError {
+    corrupt(format!(
+        "product {product}: its ledger has an entry past the product's seq; the products and \
+         state tables disagree (see docs/operations.md, \"Catalog and stock\")"
+    ))
 }
 
 fn product_of(item: &Item) -> PortResult<Product> {
@@ -225,6 +255,42 @@ impl DynamoStore {
         )))
     }
 
+    /// Whether `product`, read again, is still at `seq` while its ledger has an entry past
+    /// it: the products and state tables disagree (a table restored without the other, an
+    /// item written outside Orderflow). A product that moved on was only read stale.
+    async fn ledger_ahead(&self, product: &ProductId, seq: u64) -> PortResult<bool> {
+        let Some(item) = self.product_item(product).await? else {
+            return Ok(false);
+        };
+        if level_of(&item)?.seq != seq {
+            return Ok(false);
+        }
+        Ok(self
+            .get_state(&ledger_pk(product, seq + 1))
+            .await?
+            .is_some())
+    }
+
+    /// The corruption a cancelled stock transaction of `lines` (each with the level it was
+    /// read at, in the order sent) shows, if it shows one.
+    async fn collision(
+        &self,
+        e: &TransactError,
+        lines: &[(&ProductId, Level)],
+    ) -> PortResult<Option<PortError>> {
+        let Some((product, level)) = cancellation_codes(e)
+            .as_deref()
+            .and_then(ledger_collision)
+            .and_then(|i| lines.get(i))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .ledger_ahead(product, level.seq)
+            .await?
+            .then(|| collision_err(product)))
+    }
+
     fn reservation_state(item: &Item) -> Reservation {
         if get_s(item, "state") == Some("held") {
             Reservation::AlreadyReserved
@@ -341,7 +407,13 @@ impl Inventory for DynamoStore {
                     None => Reservation::Insufficient { product_id },
                 });
             }
-            match tx.send().await {
+            let sent = tx.send().await;
+            if let Err(e) = &sent {
+                if let Some(err) = self.collision(e, &read_at(lines, &levels)).await? {
+                    return Err(err);
+                }
+            }
+            match sent {
                 Ok(_) => return Ok(Reservation::Reserved),
                 Err(e) => match failed_conditions(&e) {
                     Some(failed) if failed.first() == Some(&true) => {
@@ -411,7 +483,13 @@ impl Inventory for DynamoStore {
                     tx = tx.transact_items(item);
                 }
             }
-            match tx.send().await {
+            let sent = tx.send().await;
+            if let Err(e) = &sent {
+                if let Some(err) = self.collision(e, &read_at(&lines, &levels)).await? {
+                    return Err(err);
+                }
+            }
+            match sent {
                 Ok(_) => return Ok(true),
                 Err(e) => match failed_conditions(&e) {
                     Some(f) if f.first() == Some(&true) => return Ok(false),
@@ -516,13 +594,21 @@ impl Inventory for DynamoStore {
                 return Ok(Adjusted::NotFound);
             };
             let at = now_ms();
-            let Some((items, movement)) = self.movement_writes(product_id, level, &entry, at)?
-            else {
+            let refused = match adjusted_level(level.stock, entry.delta) {
+                Ok(_) => None,
+                Err(LevelRefused::BelowZero) => Some(Adjusted::Insufficient { stock: level.stock }),
+                Err(LevelRefused::AboveMax) => Some(Adjusted::TooMuch { stock: level.stock }),
+            };
+            if let Some(refused) = refused {
+                // Refused now; but a retry of an adjustment booked before must hear that.
                 return match self.get_state(&marker_pk).await? {
                     Some(marker) => applied_before(marker).await,
-                    None => Ok(Adjusted::Insufficient { stock: level.stock }),
+                    None => Ok(refused),
                 };
-            };
+            }
+            let (items, movement) = self
+                .movement_writes(product_id, level, &entry, at)?
+                .ok_or_else(|| corrupt(format!("product {product_id}: stock overflow")))?;
             let marker = Put::builder()
                 .table_name(&self.state)
                 .item("pk", s(&marker_pk))
@@ -537,7 +623,13 @@ impl Inventory for DynamoStore {
             for item in items {
                 tx = tx.transact_items(item);
             }
-            match tx.send().await {
+            let sent = tx.send().await;
+            if let Err(e) = &sent {
+                if let Some(err) = self.collision(e, &[(product_id, level)]).await? {
+                    return Err(err);
+                }
+            }
+            match sent {
                 Ok(_) => return Ok(Adjusted::Applied(movement)),
                 Err(e) => match failed_conditions(&e) {
                     Some(f) if f.first() == Some(&true) => {
@@ -648,16 +740,44 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// A DynamoDB endpoint with one product in stock that cancels the first `conflicts`
-    /// TransactWriteItems calls with a `TransactionConflict` on the stock item, then accepts;
-    /// counts the TransactWriteItems calls.
-    async fn conflicting_endpoint(conflicts: usize) -> (String, Arc<AtomicUsize>) {
+    fn cancelled(codes: &[&str]) -> String {
+        let reasons: Vec<String> = codes
+            .iter()
+            .map(|c| format!(r#"{{"Code":"{c}"}}"#))
+            .collect();
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled [{}]","CancellationReasons":[{}]}}"#,
+            codes.join(", "),
+            reasons.join(",")
+        )
+    }
+
+    /// A reservation of one line (marker, stock update, ledger put) cancelled because
+    /// another transaction held the stock item.
+    const CONFLICT: [&str; 3] = ["None", "TransactionConflict", "None"];
+    /// … because its ledger entry exists, the stock item's condition holding.
+    const LEDGER_TAKEN: [&str; 3] = ["None", "None", "ConditionalCheckFailed"];
+    /// … because another transaction held the stock item and had put that entry.
+    const RACED: [&str; 3] = ["None", "TransactionConflict", "ConditionalCheckFailed"];
+
+    /// A DynamoDB endpoint with one product, read at stock 5 and seq 3 (BatchGetItem), then
+    /// at seq `reread_seq` (GetItem), whose every ledger entry exists; it cancels the first
+    /// `conflicts` TransactWriteItems calls with `codes`, then accepts. Counts the
+    /// TransactWriteItems calls.
+    async fn conflicting_endpoint(
+        conflicts: usize,
+        codes: [&'static str; 3],
+        reread_seq: u64,
+    ) -> (String, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
+        let body = cancelled(&codes);
         let server = HttpServer::new(move || {
             let seen = seen.clone();
-            App::new().default_service(web::to(move |req: HttpRequest| {
+            let body = body.clone();
+            App::new().default_service(web::to(move |req: HttpRequest, sent: String| {
                 let seen = seen.clone();
+                let body = body.clone();
                 async move {
                     let target = req
                         .headers()
@@ -671,11 +791,21 @@ mod tests {
                             r#"{"Responses":{"p":[{"productId":{"S":"sku-hot"},"stock":{"N":"5"},"seq":{"N":"3"}}]}}"#,
                         );
                     }
+                    if target.ends_with("GetItem") {
+                        let item = if sent.contains(r#""TableName":"p""#) {
+                            format!(
+                                r#"{{"productId":{{"S":"sku-hot"}},"stock":{{"N":"5"}},"seq":{{"N":"{reread_seq}"}}}}"#
+                            )
+                        } else {
+                            r#"{"pk":{"S":"ledger#sku-hot#4"},"seq":{"N":"4"}}"#.to_owned()
+                        };
+                        return HttpResponse::Ok()
+                            .content_type(json)
+                            .body(format!(r#"{{"Item":{item}}}"#));
+                    }
                     assert!(target.ends_with("TransactWriteItems"), "{target}");
                     if seen.fetch_add(1, Ordering::SeqCst) < conflicts {
-                        HttpResponse::BadRequest().content_type(json).body(
-                            r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#,
-                        )
+                        HttpResponse::BadRequest().content_type(json).body(body)
                     } else {
                         HttpResponse::Ok().content_type(json).body("{}")
                     }
@@ -707,16 +837,17 @@ mod tests {
         )
     }
 
-    #[actix_web::test]
-    async fn a_reservation_that_meets_a_conflicting_transaction_is_retried_in_place() {
-        let (url, calls) = conflicting_endpoint(2).await;
-        let store = store_at(&url);
+    async fn reserve_one(url: &str) -> PortResult<Reservation> {
         let line = (ProductId::parse("sku-hot").unwrap(), 1);
-        let got = store
+        store_at(url)
             .reserve_stock(&OrderId::generate(), std::slice::from_ref(&line))
             .await
-            .unwrap();
-        assert_eq!(got, Reservation::Reserved);
+    }
+
+    #[actix_web::test]
+    async fn a_reservation_that_meets_a_conflicting_transaction_is_retried_in_place() {
+        let (url, calls) = conflicting_endpoint(2, CONFLICT, 3).await;
+        assert_eq!(reserve_one(&url).await.unwrap(), Reservation::Reserved);
         assert_eq!(
             calls.load(Ordering::SeqCst),
             3,
@@ -726,13 +857,53 @@ mod tests {
 
     #[actix_web::test]
     async fn a_lasting_conflict_is_transient_after_a_few_tries() {
-        let (url, calls) = conflicting_endpoint(usize::MAX).await;
-        let store = store_at(&url);
-        let line = (ProductId::parse("sku-hot").unwrap(), 1);
-        let got = store
-            .reserve_stock(&OrderId::generate(), std::slice::from_ref(&line))
-            .await;
+        let (url, calls) = conflicting_endpoint(usize::MAX, CONFLICT, 3).await;
+        let got = reserve_one(&url).await;
         assert!(matches!(got, Err(PortError::Unavailable(_))), "{got:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 1 + STALE_RETRIES as usize);
+    }
+
+    #[actix_web::test]
+    async fn a_ledger_entry_past_the_products_seq_is_corruption_not_a_retry() {
+        let (url, calls) = conflicting_endpoint(usize::MAX, LEDGER_TAKEN, 3).await;
+        match reserve_one(&url).await {
+            Err(e @ PortError::Unexpected(_)) => {
+                let m = format!("{e}");
+                assert!(m.contains("sku-hot") && m.contains("disagree"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "not tried again");
+    }
+
+    #[actix_web::test]
+    async fn a_taken_entry_of_a_product_that_moved_on_is_only_a_stale_read() {
+        // Read again, the product is past the seq the entry was put at: another writer's.
+        let (url, calls) = conflicting_endpoint(1, LEDGER_TAKEN, 4).await;
+        assert_eq!(reserve_one(&url).await.unwrap(), Reservation::Reserved);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // A conflict beside the taken entry is a race, never corruption.
+        let (url, calls) = conflicting_endpoint(1, RACED, 3).await;
+        assert_eq!(reserve_one(&url).await.unwrap(), Reservation::Reserved);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_collision_is_a_put_refused_beside_an_update_that_was_not_the_cause() {
+        let ccf = "ConditionalCheckFailed";
+        assert_eq!(ledger_collision(&LEDGER_TAKEN), Some(0));
+        assert_eq!(ledger_collision(&RACED), None);
+        assert_eq!(ledger_collision(&CONFLICT), None);
+        assert_eq!(
+            ledger_collision(&["None", ccf, ccf, "None", "None"]),
+            None,
+            "a stale level"
+        );
+        assert_eq!(
+            ledger_collision(&["None", ccf, "None", "None", ccf]),
+            Some(1)
+        );
+        assert_eq!(ledger_collision(&[ccf, "None", "None"]), None);
+        assert_eq!(ledger_collision(&[]), None);
     }
 }

@@ -56,33 +56,39 @@ pub(super) fn corrupt(what: impl std::fmt::Display) -> PortError {
 }
 pub(super) use crate::ports::{from_json, to_json};
 
-/// Which items of a cancelled transaction failed their condition.
-pub(super) fn failed_conditions(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> Option<Vec<bool>> {
+/// A TransactWriteItems error as the SDK returns it.
+pub(super) type TransactError = aws_sdk_dynamodb::error::SdkError<
+    TransactWriteItemsError,
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+>;
+
+/// The cancellation code of each item of a cancelled transaction, in the order sent: `None`
+/// for an item that was not the cause, `ConditionalCheckFailed`, `TransactionConflict`, ….
+pub(super) fn cancellation_codes(e: &TransactError) -> Option<Vec<&str>> {
     match e.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(t) => Some(
             t.cancellation_reasons()
                 .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .map(|r| r.code().unwrap_or("None"))
                 .collect(),
         ),
         _ => None,
     }
 }
 
+/// Which items of a cancelled transaction failed their condition.
+pub(super) fn failed_conditions(e: &TransactError) -> Option<Vec<bool>> {
+    Some(
+        cancellation_codes(e)?
+            .into_iter()
+            .map(|c| c == "ConditionalCheckFailed")
+            .collect(),
+    )
+}
+
 /// A cancelled transaction whose items did not fail a condition lost a race with another
 /// transaction (`TransactionConflict`) or met throttling: transient, retry.
-pub(super) fn transaction_err(
-    op: &str,
-    e: aws_sdk_dynamodb::error::SdkError<
-        TransactWriteItemsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> PortError {
+pub(super) fn transaction_err(op: &str, e: TransactError) -> PortError {
     match failed_conditions(&e) {
         Some(_) => PortError::Unavailable(format!(
             "{op}: transaction cancelled without a failed condition (conflict)"
