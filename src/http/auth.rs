@@ -84,6 +84,26 @@ pub fn admin_session(req: &HttpRequest, state: &AppState) -> Option<String> {
         .then_some(value)
 }
 
+/// Whether the request comes from an operator: a valid admin key (checked under the
+/// throttle, so a wrong one counts) or admin console session.
+pub fn is_admin(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
+    if let Some(k) = req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) {
+        if state.admin_key_attempt(req, k, AuthSurface::ApiKey)? {
+            return Ok(true);
+        }
+    }
+    Ok(admin_session(req, state).is_some())
+}
+
+/// Whether the request carries any credential an order may be read with, right or wrong:
+/// an admin key, a bearer token, an order cookie or an admin session cookie.
+pub fn carries_credentials(req: &HttpRequest) -> bool {
+    req.headers().contains_key("X-API-Key")
+        || bearer(req).is_some()
+        || req.cookie(super::session::ORDER_COOKIE).is_some()
+        || req.cookie(super::session::COOKIE).is_some()
+}
+
 /// Whether the caller may read `order`: with its access token, its order cookie (the no-JS
 /// page, [`super::session::verify_order_cookie`]), an admin key or an admin console session.
 /// A wrong `X-API-Key` counts against the client's admin-key allowance (`Err` once blocked).
@@ -92,11 +112,6 @@ pub async fn may_read(
     state: &AppState,
     order: &Order,
 ) -> Result<bool, ApiError> {
-    if let Some(k) = req.headers().get("X-API-Key").and_then(|v| v.to_str().ok()) {
-        if state.admin_key_attempt(req, k, AuthSurface::ApiKey)? {
-            return Ok(true);
-        }
-    }
     if bearer(req).is_some_and(|t| is_order_token(order, t)) {
         return Ok(true);
     }
@@ -107,7 +122,7 @@ pub async fn may_read(
             return Ok(true);
         }
     }
-    Ok(admin_session(req, state).is_some())
+    is_admin(req, state)
 }
 
 impl AppState {

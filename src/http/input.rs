@@ -275,6 +275,14 @@ impl<'de> Deserialize<'de> for WholeNumber {
                     .map(WholeNumber)
                     .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
             }
+            /// `24.0` is a whole number too (JSON Schema's `integer` says so).
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<WholeNumber, E> {
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(WholeNumber(v as i64))
+                } else {
+                    Err(E::invalid_type(de::Unexpected::Float(v), &self))
+                }
+            }
         }
         d.deserialize_any(Whole)
     }
@@ -302,6 +310,9 @@ impl<'de> Deserialize<'de> for Decimal {
                 Ok(Decimal(v.to_string()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+                // The shortest text that reads back as `v`: `0.57` is "0.57", and the
+                // 0.5700000000000001 of `57.0 * 0.01` stays that (refused: 16 decimals), as
+                // JSON Schema's `multipleOf: 0.01` refuses it.
                 Ok(Decimal(v.to_string()))
             }
         }
@@ -453,6 +464,20 @@ fn json_words(serde: &str) -> String {
     }
 }
 
+/// The most characters of each free-text field (after trimming): the parsers and the
+/// document's patterns ([`super::openapi`]) both read them from here.
+pub(super) mod most {
+    pub const PRODUCT_NAME: usize = 100;
+    pub const DESCRIPTION: usize = 1000;
+    pub const REASON: usize = 200;
+    pub const REFERENCE: usize = 200;
+    pub const RECIPIENT: usize = 100;
+    pub const STREET: usize = 200;
+    pub const CITY: usize = 100;
+    pub const REGION: usize = 100;
+    pub const POSTAL_CODE: usize = 20;
+}
+
 /// `text` as trimmed, printable text of at most `max` characters, or the 400 naming `field`.
 pub(super) fn text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
     parse_text(value, max).map_err(|e| ApiError::invalid(field, format!("`{field}` {e}")))
@@ -475,7 +500,7 @@ pub(super) fn optional_text(
 /// characters of text).
 pub fn parse_record_payment(body: &Value) -> Result<String, ApiError> {
     let req: RecordPaymentRequest = parse_body(body)?;
-    text(&req.reference, "reference", 200)
+    text(&req.reference, "reference", most::REFERENCE)
 }
 
 /// One field sent under its name (`canonical`) or its alias, not both: the name it came
@@ -525,15 +550,15 @@ fn shipping_address(a: ShippingAddressRequest) -> Result<ShippingAddress, ApiErr
     let country = required("country", a.country)?;
     let region = match region {
         None => None,
-        Some((name, v)) => optional_text(Some(&v), &f(name), 100)?,
+        Some((name, v)) => optional_text(Some(&v), &f(name), most::REGION)?,
     };
     Ok(ShippingAddress {
-        name: text(&a.name, &f("name"), 100)?,
-        line1: text(&line1, &f(line1_as), 200)?,
-        line2: optional_text(a.line2.as_deref(), &f("line2"), 200)?,
-        city: text(&city, &f("city"), 100)?,
+        name: text(&a.name, &f("name"), most::RECIPIENT)?,
+        line1: text(&line1, &f(line1_as), most::STREET)?,
+        line2: optional_text(a.line2.as_deref(), &f("line2"), most::STREET)?,
+        city: text(&city, &f("city"), most::CITY)?,
         region,
-        postal_code: text(&postal_code, &f(postal_as), 20)?,
+        postal_code: text(&postal_code, &f(postal_as), most::POSTAL_CODE)?,
         country: parse_country(&country).map_err(|e| {
             let field = f("country");
             ApiError::invalid(&field, format!("`{field}` {e}"))
@@ -611,6 +636,19 @@ pub fn parse_place_order(body: &Value) -> Result<PlaceOrderInput, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_json_number_price_is_read_as_its_shortest_decimal() {
+        let text = |v: f64| serde_json::from_value::<Decimal>(json!(v)).unwrap().0;
+        assert_eq!(text(0.57), "0.57");
+        assert_eq!(
+            text(57.0 * 0.01),
+            "0.5700000000000001",
+            "refused later, as documented"
+        );
+        assert_eq!(text(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(text(1e21), "1000000000000000000000");
+    }
 
     #[test]
     fn json_with_a_key_twice_is_refused_naming_the_key() {

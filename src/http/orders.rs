@@ -136,7 +136,7 @@ fn replay(resp: &StoredResponse, replayed: bool) -> HttpResponse {
     tag = "orders",
     request_body = super::input::PlaceOrderRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`) and never a second order."),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters. A retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`) and never a second order."),
     ),
     responses(
         (status = 201, description = "Accepted and queued; follow `Location` (with the access token) to watch it", body = CreatedView,
@@ -269,6 +269,35 @@ pub(super) async fn authorized_order(
     }
 }
 
+/// [`authorized_order`] for the API. Whoever may not read the order hears 401, the same
+/// whether the order exists or not (no credential, a wrong or another order's token, a
+/// wrong admin key); only an operator learns that an order does not exist (404).
+async fn api_order(req: &HttpRequest, state: &AppState) -> Result<Order, ApiError> {
+    let denied = || {
+        ApiError::Unauthorized(
+            "reading this order needs its access token (`Authorization: Bearer …`), its order \
+             cookie or an admin key"
+                .into(),
+        )
+    };
+    if !super::auth::carries_credentials(req) {
+        return Err(denied());
+    }
+    let order = match order_in_path(req, state).await {
+        Ok(order) => order,
+        Err(ApiError::NotFound(m)) if super::auth::is_admin(req, state)? => {
+            return Err(ApiError::NotFound(m))
+        }
+        Err(ApiError::NotFound(_)) => return Err(denied()),
+        Err(e) => return Err(e),
+    };
+    if super::auth::may_read(req, state, &order).await? {
+        Ok(order)
+    } else {
+        Err(denied())
+    }
+}
+
 /// GET /api/orders/{order_id}
 #[utoipa::path(
     get,
@@ -278,7 +307,8 @@ pub(super) async fn authorized_order(
     security(("order_token" = []), ("admin_key" = [])),
     responses(
         (status = 200, description = "The order with its timeline", body = OrderView),
-        (status = 404, description = "No such order, or not yours (the same answer for both)", body = ErrorResponse),
+        (status = 401, description = "No valid access token, order cookie or admin key for this order: the same answer whether it exists or not", body = ErrorResponse),
+        (status = 404, description = "No such order (told only to an operator)", body = ErrorResponse),
         (status = 429, description = "`TOO_MANY_AUTH_FAILURES`: an `X-API-Key` was sent by a client blocked after too many wrong admin keys; it was not checked", body = ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds"))),
         (status = 503, description = "The store does not answer; retry", body = ErrorResponse,
@@ -289,7 +319,7 @@ pub async fn get_order(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = authorized_order(&req, &state).await?;
+    let order = api_order(&req, &state).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(OrderView::from(&order)))
@@ -382,8 +412,11 @@ pub async fn list_orders(
                 ("Content-Disposition" = String, description = "`inline; filename=\"receipt-{orderId}.pdf\"`"),
                 ("Cache-Control" = String, description = "`private, no-store`"),
             )),
-        (status = 404, description = "No such order, or not yours; or the order is COMPLETED but its receipt is no longer stored (expired after the bucket's retention, or deleted)", body = ErrorResponse),
+        (status = 401, description = "No valid access token, order cookie or admin key for this order: the same answer whether it exists or not", body = ErrorResponse),
+        (status = 404, description = "No such order (told only to an operator); or the order is COMPLETED but its receipt is no longer stored (expired after the bucket's retention, or deleted)", body = ErrorResponse),
         (status = 409, description = "`RECEIPT_NOT_READY`: the order is not COMPLETED yet", body = ErrorResponse),
+        (status = 429, description = "`TOO_MANY_AUTH_FAILURES`: an `X-API-Key` was sent by a client blocked after too many wrong admin keys; it was not checked", body = ErrorResponse,
+            headers(("Retry-After" = u64, description = "Seconds"))),
         (status = 503, description = "The receipt store does not answer; retry", body = ErrorResponse,
             headers(("Retry-After" = u64, description = "Seconds"))),
     )
@@ -392,7 +425,7 @@ pub async fn get_receipt(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = authorized_order(&req, &state).await?;
+    let order = api_order(&req, &state).await?;
     let key = match (&order.status, &order.receipt_key) {
         (OrderStatus::Completed, Some(k)) => k.clone(),
         (status, _) => {

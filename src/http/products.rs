@@ -2,7 +2,9 @@
 //! change and retire products, adjust stock, read the stock ledger.
 
 use super::errors::{ApiError, ErrorResponse};
-use super::input::{parse_body, parse_json, parse_query, query_number, text, Decimal, WholeNumber};
+use super::input::{
+    most, parse_body, parse_json, parse_query, query_number, text, Decimal, WholeNumber,
+};
 use super::limits::AuthSurface;
 use super::orders::{api_caller, check_content_type, idempotency_key, read_body};
 use super::views::{LedgerView, ProductView, StockMovementView};
@@ -37,9 +39,9 @@ pub struct CreateProductRequest {
     /// The unit price, a decimal as a string or a JSON number.
     #[schema(value_type = String, example = "24.00")]
     pub price: Decimal,
-    /// ISO 4217; `USD` when absent.
+    /// ISO 4217 (three upper-case letters); `USD` when absent.
     #[serde(default)]
-    #[schema(example = "USD")]
+    #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
     pub currency: Option<String>,
     /// The opening stock (0 to 1,000,000): the level its ledger starts from.
     #[schema(value_type = u32, minimum = 0, maximum = 1_000_000)]
@@ -91,7 +93,7 @@ pub struct AdjustStockRequest {
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// Entries older than this seq (`nextBefore` of the page before).
-    #[param(value_type = Option<u64>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     before: Option<String>,
     /// 1 to 100; default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
@@ -101,7 +103,7 @@ pub struct LedgerQuery {
 /// `(before, limit)` of a ledger query, or the 400 naming the parameter at fault.
 fn parse_ledger_query(query: &str) -> Result<(Option<u64>, usize), ApiError> {
     let q: LedgerQuery = parse_query(query)?;
-    let before = query_number(q.before.as_deref(), "before", 1, None)?;
+    let before = query_number(q.before.as_deref(), "before", 1, Some(i64::MAX as u64))?;
     let limit = query_number(q.limit.as_deref(), "limit", 1, Some(100))?.unwrap_or(50);
     Ok((before, limit as usize))
 }
@@ -144,9 +146,9 @@ pub fn parse_create(body: &serde_json::Value) -> Result<Product, ApiError> {
     }
     Ok(Product {
         product_id,
-        name: text(&req.name, "name", 100)?,
+        name: text(&req.name, "name", most::PRODUCT_NAME)?,
         description: match &req.description {
-            Some(d) if !d.trim().is_empty() => text(d, "description", 1000)?,
+            Some(d) if !d.trim().is_empty() => text(d, "description", most::DESCRIPTION)?,
             _ => String::new(),
         },
         unit_price: price(&req.price, currency, "price")?,
@@ -164,7 +166,7 @@ pub fn parse_update(
         name: req
             .name
             .as_deref()
-            .map(|n| text(n, "name", 100))
+            .map(|n| text(n, "name", most::PRODUCT_NAME))
             .transpose()?,
         description: req
             .description
@@ -173,7 +175,7 @@ pub fn parse_update(
                 if d.trim().is_empty() {
                     Ok(String::new())
                 } else {
-                    text(d, "description", 1000)
+                    text(d, "description", most::DESCRIPTION)
                 }
             })
             .transpose()?,
@@ -205,7 +207,7 @@ pub fn parse_adjustment(body: &serde_json::Value) -> Result<(MovementKind, i64, 
             "`quantity` of goods RECEIVED must be positive; book a CORRECTED entry to take stock away",
         ));
     }
-    Ok((kind, delta, text(&req.reason, "reason", 200)?))
+    Ok((kind, delta, text(&req.reason, "reason", most::REASON)?))
 }
 
 /// What an operator's stock adjustment answered, for the API and the console alike.
@@ -422,7 +424,7 @@ pub async fn update_product(
     tag = "catalog",
     params(
         ("product_id" = String, Path, description = "The product id"),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 visible ASCII characters. A retry with the same key changes nothing and gets the first entry (with `Idempotent-Replayed: true`)."),
+        ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "Required: 1 to 255 visible ASCII characters. A retry with the same key changes nothing and gets the first entry (with `Idempotent-Replayed: true`)."),
     ),
     request_body(content = AdjustStockRequest, content_type = "application/json"),
     security(("admin_key" = [])),

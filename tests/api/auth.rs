@@ -1,4 +1,4 @@
-//! Who may read what: access tokens, admin keys, 404 for everyone else; and the throttle on
+//! Who may read what: access tokens, admin keys, 401 for everyone else; and the throttle on
 //! wrong admin keys.
 
 use crate::helpers::{order_body, spawn_app_with, TestApp, ADMIN_KEY};
@@ -115,7 +115,8 @@ async fn wrong_keys_on_one_surface_block_the_others_and_order_reads_too() {
         .await
         .unwrap();
     let id = created["orderId"].as_str().unwrap();
-    // A wrong X-API-Key on an order read counts too (the answer stays 404).
+    // A wrong X-API-Key on an order read counts too (the answer is the 401 of any reader
+    // without the right credential).
     let read = |key: &'static str| {
         app.client
             .get(app.url(&format!("/api/orders/{id}")))
@@ -123,7 +124,7 @@ async fn wrong_keys_on_one_surface_block_the_others_and_order_reads_too() {
             .header("X-Forwarded-For", CLIENT_A)
             .send()
     };
-    assert_eq!(read(WRONG_KEY).await.unwrap().status(), 404);
+    assert_eq!(read(WRONG_KEY).await.unwrap().status(), 401);
     assert_eq!(
         present(&app, Surface::Login, CLIENT_A, WRONG_KEY)
             .await
@@ -186,7 +187,7 @@ async fn the_global_ceiling_slows_a_guesser_spread_over_many_addresses() {
 }
 
 #[tokio::test]
-async fn an_order_is_404_without_its_token() {
+async fn an_order_is_401_without_its_token_whether_or_not_it_exists() {
     let app = spawn_app_with(&[], false).await;
     let created: Value = app
         .post_order(&order_body("sku-mug", 1))
@@ -204,9 +205,19 @@ async fn an_order_is_404_without_its_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(anon.status(), 404);
+    assert_eq!(anon.status(), 401);
     let anon_body = anon.text().await.unwrap();
-    assert_eq!(app.get_order(id, "wrong-token").await.status(), 404);
+    let wrong = app.get_order(id, "wrong-token").await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(wrong.text().await.unwrap(), anon_body);
+    let missing = orderflow::domain::OrderId::generate();
+    let unknown = app.get_order(&missing.to_string(), "any-token").await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(
+        unknown.text().await.unwrap(),
+        anon_body,
+        "an order that does not exist gets the same answer: no oracle"
+    );
     let other: Value = app
         .post_order(&order_body("sku-mug", 1))
         .await
@@ -217,7 +228,7 @@ async fn an_order_is_404_without_its_token() {
         app.get_order(id, other["accessToken"].as_str().unwrap())
             .await
             .status(),
-        404,
+        401,
         "another order's token"
     );
     assert_eq!(
@@ -233,13 +244,13 @@ async fn an_order_is_404_without_its_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong_admin.status(), 404);
-    let missing = orderflow::domain::OrderId::generate();
+    assert_eq!(wrong_admin.status(), 401);
     assert_eq!(
         app.get_as_admin(&format!("/api/orders/{missing}"))
             .await
             .status(),
-        404
+        404,
+        "an operator learns that an order does not exist"
     );
     assert_eq!(
         app.get_as_admin("/api/orders/not-an-id").await.status(),
@@ -251,16 +262,15 @@ async fn an_order_is_404_without_its_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(receipt.status(), 404, "receipts follow the same rule");
+    assert_eq!(receipt.status(), 401, "receipts follow the same rule");
     // A token in a URL lands in access logs, history and Referer: the API takes it only in
-    // `Authorization`. `?token=` is no credential, so the answer is the 404 of a wrong token
-    // (not a 401 that would tell the order exists).
+    // `Authorization`. `?token=` is no credential, so the answer is the 401 of no token.
     for path in [
         format!("/api/orders/{id}?token={token}"),
         format!("/api/orders/{id}/receipt?token={token}"),
     ] {
         let by_query = app.client.get(app.url(&path)).send().await.unwrap();
-        assert_eq!(by_query.status(), 404, "{path}");
+        assert_eq!(by_query.status(), 401, "{path}");
         assert_eq!(
             by_query.text().await.unwrap(),
             anon_body,

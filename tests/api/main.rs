@@ -6,6 +6,7 @@ mod conformance;
 mod auth;
 mod bench;
 mod catalog;
+mod fuzz;
 mod health;
 mod helpers;
 mod idempotency;
